@@ -1,0 +1,117 @@
+"""The application factory: ``create_app(settings)``; the lifespan builds and closes every resource."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tollhouse import __version__
+from tollhouse.db.engine import create_engine, migrate
+from tollhouse.errors import TollhouseError
+from tollhouse.gateway import routes as gateway_routes
+from tollhouse.gateway.pipeline import GatewayService
+from tollhouse.gateway.providers import ProviderRegistry
+from tollhouse.gateway.upstream import UpstreamClient
+from tollhouse.http import JSONResponse, error_body, error_response
+from tollhouse.ledger import routes as ledger_routes
+from tollhouse.ledger.writer import LedgerWriter
+from tollhouse.pricing.cost import TierRule
+from tollhouse.pricing.table import load_price_table
+from tollhouse.service_routes import router as service_router
+from tollhouse.settings import Settings
+from tollhouse.tenancy.projects import ProjectDirectory
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        await migrate(engine)
+        prices = load_price_table(
+            {name: o.model_dump(exclude_none=True) for name, o in settings.pricing.overrides.items()}
+        )
+        ledger = LedgerWriter(
+            engine,
+            batch_size=settings.ledger.batch_size,
+            flush_interval_ms=settings.ledger.flush_interval_ms,
+            queue_size=settings.ledger.queue_size,
+        )
+        ledger.start()
+        client = UpstreamClient(
+            pool_connections=settings.gateway.pool_connections, retry_backoff_s=settings.gateway.retry_backoff_s
+        )
+        state = app.state
+        state.settings = settings
+        state.engine = engine
+        state.prices = prices
+        state.ledger = ledger
+        state.started_at = time.monotonic()
+        state.gateway = GatewayService(
+            registry=ProviderRegistry(settings.providers),
+            client=client,
+            prices=prices,
+            ledger=ledger,
+            projects=ProjectDirectory(engine),
+            tier_rule=TierRule(settings.pricing.long_context_rule),
+        )
+        log.info("tollhouse %s ready; prices %s; %d providers", __version__, prices.version, len(settings.providers))
+        try:
+            yield
+        finally:
+            await ledger.close()  # drains the queue: a stopped server has lost no row
+            await client.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tollhouse",
+        version=__version__,
+        description="Self-hosted cost control plane for AI and cloud spend.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.add_exception_handler(TollhouseError, _tollhouse_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    for route in gateway_routes.routes():
+        app.router.routes.append(route)
+    app.include_router(service_router)
+    app.include_router(ledger_routes.router)
+    return app
+
+
+async def _tollhouse_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TollhouseError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems: list[dict[str, Any]] = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("msg", "")} for err in exc.errors()
+    ]
+    message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems) or "invalid request"
+    return JSONResponse(error_body("invalid_request", message, details={"errors": problems}), status_code=400)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=dict(exc.headers or {})
+    )

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, numbered alembic migrations, the async engine."""

@@ -1,0 +1,1 @@
+"""The gateway: OpenAI- and Anthropic-compatible routes that price, record and forward every call."""

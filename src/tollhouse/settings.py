@@ -1,0 +1,251 @@
+"""One frozen, typed settings object, read from a TOML file and ``TOLLHOUSE_*`` variables.
+
+Precedence, highest first: values passed in code (the CLI's ``--host``/``--port``),
+``TOLLHOUSE_*`` environment variables (nested keys with ``__``, for example
+``TOLLHOUSE_LEDGER__BATCH_SIZE``), the TOML file, then the defaults below. Every field is
+documented in the README; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from tollhouse.errors import ConfigError
+
+ENV_PREFIX = "TOLLHOUSE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProviderSettings(_Section):
+    """An upstream LLM provider the gateway forwards to."""
+
+    name: str = Field(description="Unique name, shown in `x-tollhouse-provider` and the ledger.")
+    protocol: Literal["openai", "anthropic"] = Field(
+        description="Wire format: `openai` (OpenAI, Groq, OpenRouter, any compatible server) or `anthropic`."
+    )
+    base_url: str = Field(
+        description="Root URL. OpenAI protocol includes `/v1` (`https://api.openai.com/v1`); "
+        "Anthropic does not (`https://api.anthropic.com`)."
+    )
+    api_key: str | None = Field(default=None, description="The provider key itself (prefer `api_key_env`).")
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the provider key."
+    )
+    models: tuple[str, ...] = Field(
+        default=("*",), description="Model names or globs (`gpt-4o*`) this provider serves."
+    )
+    prefix: str | None = Field(
+        default=None,
+        description="Optional routing prefix: `openrouter/meta-llama/x` goes to the provider with prefix "
+        "`openrouter` and is sent upstream as `meta-llama/x`. Defaults to the provider's name.",
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="Upstream read timeout in seconds.")
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="Upstream connect timeout in seconds.")
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries on 429/5xx/connection errors before the first byte."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
+
+    def resolved_api_key(self) -> str | None:
+        """The configured key, or None: then the caller's own credentials are forwarded."""
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+    @property
+    def routing_prefix(self) -> str:
+        return self.prefix or self.name
+
+
+class GatewaySettings(_Section):
+    """How the gateway talks to providers."""
+
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest request body accepted (bytes); larger is 413."
+    )
+    retry_backoff_s: float = Field(
+        default=0.25, ge=0, description="First retry delay in seconds; doubles on each retry."
+    )
+    pool_connections: int = Field(default=256, gt=0, description="Upstream connection pool size.")
+
+
+class LedgerSettings(_Section):
+    """The batched ledger writer."""
+
+    batch_size: int = Field(default=500, gt=0, description="Rows written per batch.")
+    flush_interval_ms: int = Field(default=200, gt=0, description="Longest a row waits before it is written.")
+    queue_size: int = Field(
+        default=100_000, gt=0, description="Bounded queue; when full, requests wait rather than drop rows."
+    )
+
+
+class PriceOverride(_Section):
+    """Per-model prices in USD per token that replace (or add to) the bundled table."""
+
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    cache_read_input_token_cost: float | None = None
+    cache_creation_input_token_cost: float | None = None
+    cache_creation_input_token_cost_above_1hr: float | None = None
+    input_cost_per_token_above_200k_tokens: float | None = None
+    output_cost_per_token_above_200k_tokens: float | None = None
+    cache_read_input_token_cost_above_200k_tokens: float | None = None
+    cache_creation_input_token_cost_above_200k_tokens: float | None = None
+
+
+class PricingSettings(_Section):
+    """The price engine."""
+
+    long_context_rule: Literal["anthropic", "ccusage"] = Field(
+        default="anthropic",
+        description="`anthropic`: a request above 200k input tokens is billed entirely at the higher rate. "
+        "`ccusage`: only the tokens above 200k, per token kind (ccusage's approximation).",
+    )
+    overrides: dict[str, PriceOverride] = Field(
+        default_factory=dict, description="Per-model price overrides, `[pricing.overrides.\"my-model\"]`."
+    )
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("tollhouse", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything Tollhouse can be told. Frozen: build a new one to change anything."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to bind.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the SQLite database lives (`$TOLLHOUSE_DATA_DIR`, else the per-user data dir).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; `postgresql+asyncpg://…` for cluster mode. "
+        "Default: `sqlite+aiosqlite:///<data_dir>/tollhouse.db`.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for cluster mode (`redis://host:6379/0`).")
+    timezone: str = Field(default="UTC", description="IANA time zone that days, weeks and months are grouped in.")
+    admin_key: str | None = Field(default=None, description="Key for management routes (`/api/…`).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    providers: tuple[ProviderSettings, ...] = Field(
+        default=(), description="Upstream providers, `[[providers]]` tables."
+    )
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="`[gateway]` table.")
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="`[ledger]` table.")
+    pricing: PricingSettings = Field(default_factory=PricingSettings, description="`[pricing]` table.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _unique_provider_names(self) -> Settings:
+        names = [p.name for p in self.providers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'tollhouse.db'}"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (``config_path`` or ``$TOLLHOUSE_CONFIG``), then the environment.
+
+    Raises ``ConfigError`` naming the offending key when anything is invalid.
+    """
+    path_text = str(config_path) if config_path else os.environ.get(f"{ENV_PREFIX}CONFIG")
+    file_values: dict[str, Any] = {}
+    if path_text:
+        path = Path(path_text).expanduser()
+        try:
+            with path.open("rb") as handle:
+                file_values = tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+    class _FromFile(Settings):
+        # The file is the lowest-priority source: the environment and explicit overrides win.
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"{key}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)

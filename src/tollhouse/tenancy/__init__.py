@@ -1,0 +1,1 @@
+"""Organisations, projects, keys, budgets and plans."""
