@@ -125,6 +125,23 @@ class PricingSettings(_Section):
     )
 
 
+class ClaudeCodeSettings(_Section):
+    """Reading the local Claude Code transcripts."""
+
+    enabled: bool = Field(default=True, description="Import Claude Code transcripts in the background.")
+    config_dirs: tuple[str, ...] = Field(
+        default=(),
+        description="Claude config directories to read. Empty: like Claude Code itself, "
+        "`$CLAUDE_CONFIG_DIR` (comma-separated), else `~/.config/claude` and `~/.claude`.",
+    )
+    watch: bool = Field(default=True, description="Follow file changes after the first import.")
+    cost_mode: Literal["auto", "calculate", "display"] = Field(
+        default="auto",
+        description="`auto`: the transcript's `costUSD` when present, else computed; `calculate`: always "
+        "computed from tokens; `display`: only `costUSD`.",
+    )
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tollhouse", appauthor=False))
 
@@ -160,6 +177,9 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="`[gateway]` table.")
     ledger: LedgerSettings = Field(default_factory=LedgerSettings, description="`[ledger]` table.")
     pricing: PricingSettings = Field(default_factory=PricingSettings, description="`[pricing]` table.")
+    claude_code: ClaudeCodeSettings = Field(
+        default_factory=ClaudeCodeSettings, description="`[claude_code]` table."
+    )
 
     @field_validator("timezone")
     @classmethod
