@@ -15,6 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollhouse import __version__
+from tollhouse.analytics import routes as analytics_routes
+from tollhouse.claude_code import routes as claude_code_routes
+from tollhouse.claude_code.discovery import claude_roots
+from tollhouse.claude_code.service import ClaudeCodeService
 from tollhouse.db.engine import create_engine, migrate
 from tollhouse.errors import TollhouseError
 from tollhouse.gateway import routes as gateway_routes
@@ -65,10 +69,23 @@ def create_app(settings: Settings) -> FastAPI:
             projects=ProjectDirectory(engine),
             tier_rule=TierRule(settings.pricing.long_context_rule),
         )
+        state.claude_code = None
+        if settings.claude_code.enabled:
+            state.claude_code = ClaudeCodeService(
+                engine=engine,
+                prices=prices,
+                roots=claude_roots(settings.claude_code.config_dirs),
+                zone=settings.zone,
+                cost_mode=settings.claude_code.cost_mode,
+                watch=settings.claude_code.watch,
+            )
+            state.claude_code.start()  # the first import runs in a background task
         log.info("tollhouse %s ready; prices %s; %d providers", __version__, prices.version, len(settings.providers))
         try:
             yield
         finally:
+            if state.claude_code is not None:
+                await state.claude_code.stop()
             await ledger.close()  # drains the queue: a stopped server has lost no row
             await client.close()
             await engine.dispose()
@@ -89,6 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.router.routes.append(route)
     app.include_router(service_router)
     app.include_router(ledger_routes.router)
+    app.include_router(claude_code_routes.router)
+    app.include_router(analytics_routes.router)
     return app
 
 

@@ -24,7 +24,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from tollhouse.cache.config import CacheSettings, SemanticCacheSettings
 from tollhouse.errors import ConfigError
+from tollhouse.routing.config import OverridesSettings, RoutingSettings
 
 ENV_PREFIX = "TOLLHOUSE_"
 
@@ -142,6 +144,62 @@ class ClaudeCodeSettings(_Section):
     )
 
 
+# Seed 004's plans plus `unlimited`; their limits live in tollhouse.tenancy.plans.
+BUILTIN_PLAN_NAMES = ("free", "starter", "pro", "agency", "unlimited")
+
+
+class PlanSettings(_Section):
+    """A plan's request limits (seed 004); unset means unlimited."""
+
+    requests_per_minute: int | None = Field(default=None, gt=0, description="Requests per minute.")
+    requests_per_month: int | None = Field(
+        default=None, gt=0, description="Requests per calendar month (configured time zone)."
+    )
+
+
+class TenancySettings(_Section):
+    """Projects, API keys, plans, budgets and cluster-wide counters."""
+
+    default_plan: str = Field(
+        default="unlimited",
+        description="Plan of a project that has none: `free`, `starter`, `pro`, `agency`, `unlimited` or a "
+        "custom plan.",
+    )
+    plans: dict[str, PlanSettings] = Field(
+        default_factory=dict,
+        description="Custom plans (or overrides of the built-in ones), `[tenancy.plans.NAME]`.",
+    )
+    test_key_requests_per_minute: int = Field(default=10, gt=0, description="Rate limit of each `th_test_` key.")
+    test_key_requests_per_month: int = Field(
+        default=1000, gt=0, description="Monthly request quota of each `th_test_` key."
+    )
+    default_max_tokens: int = Field(
+        default=4096,
+        gt=0,
+        description="Output tokens reserved against a budget when a request sets no `max_tokens`.",
+    )
+    cache_ttl_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a process trusts its cached keys, plans, budgets and provider keys; bounds how "
+        "late another process sees a revocation when Redis pub/sub is unavailable.",
+    )
+    last_used_flush_s: float = Field(default=5.0, gt=0, description="How often `last_used_at` is written.")
+    encryption_keys: tuple[str, ...] = Field(
+        default=(),
+        description="Fernet keys for provider keys at rest, newest first (older ones still decrypt; "
+        "`tollhouse keys rotate-secrets` re-encrypts). Empty: one is generated in the data dir.",
+    )
+    jwt_secret: str | None = Field(default=None, description="HS256 secret for JWTs on management routes.")
+    redis_prefix: str = Field(default="tollhouse:", description="Prefix of every Redis key and channel.")
+
+    @model_validator(mode="after")
+    def _known_default_plan(self) -> TenancySettings:
+        if self.default_plan not in BUILTIN_PLAN_NAMES and self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is neither built in nor in [tenancy.plans]")
+        return self
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tollhouse", appauthor=False))
 
@@ -180,6 +238,18 @@ class Settings(BaseSettings):
     claude_code: ClaudeCodeSettings = Field(
         default_factory=ClaudeCodeSettings, description="`[claude_code]` table."
     )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="`[aliases]` table: name → model, added to (or replacing) the built-in "
+        "`haiku`, `sonnet` and `opus`.",
+    )
+    overrides: OverridesSettings = Field(default_factory=OverridesSettings, description="`[overrides]` table.")
+    routing: RoutingSettings = Field(default_factory=RoutingSettings, description="`[routing]` table.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="`[cache]` table.")
+    semantic_cache: SemanticCacheSettings = Field(
+        default_factory=SemanticCacheSettings, description="`[semantic_cache]` table."
+    )
+    tenancy: TenancySettings = Field(default_factory=TenancySettings, description="`[tenancy]` table.")
 
     @field_validator("timezone")
     @classmethod

@@ -15,7 +15,11 @@ Usage is deterministic so tests can assert exact costs:
 
 Behaviour is scripted with items (see ``ScriptItem``) queued through ``FakeProvider.script``
 or ``POST /_control/script``; each is consumed by the next request it matches, then the default
-reply ("Hello from the fake provider.") resumes. Runnable for benchmarks:
+reply ("Hello from the fake provider.") resumes. With ``require_key`` set, a request must present
+that key (OpenAI: ``Authorization: Bearer``; Anthropic: ``x-api-key`` or a bearer token) or gets
+a 401 in its protocol's shape. ``disconnects`` counts requests whose client went away before the
+response was complete (aiohttp cancels the handler, so a client timeout during ``delay_ms`` counts).
+Runnable for benchmarks:
 ``python tests/fakes/provider.py --port 18080 --no-record [--delay-ms 20]``.
 This module must not import tollhouse.
 """

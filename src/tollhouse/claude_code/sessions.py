@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
+from tollhouse.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from tollhouse.claude_code.stats import SessionUsage
 
 PREVIEW_CHARS = 200
 # Claude Code's own wrappers around slash commands and hook output: not what the user asked.
@@ -132,9 +137,11 @@ class FileSummary:
         message = line.get("message") if isinstance(line.get("message"), dict) else {}
         assert isinstance(message, dict)
         content = message.get("content")
-        tools = sum(1 for b in content if isinstance(b, dict) and b.get("type") == "tool_use") if isinstance(
-            content, list
-        ) else 0
+        tools = (
+            sum(1 for b in content if isinstance(b, dict) and b.get("type") == "tool_use")
+            if isinstance(content, list)
+            else 0
+        )
         counted = 1
         if kind == "assistant":
             model = message.get("model")
@@ -231,7 +238,8 @@ class SessionIndex:
         self._files: dict[Path, FileSummary] = {}
         self._sessions: dict[str, Session] = {}
         self._lock = asyncio.Lock()
-        self.unreadable: dict[str, str] = {}
+        # path -> (session id, reason): kept so a request for that session can say why it fails.
+        self.unreadable: dict[str, tuple[str, str]] = {}
         self.refreshed_at: datetime | None = None
 
     @property
@@ -266,16 +274,21 @@ class SessionIndex:
         if not self._lock.locked():
             await self.refresh()
 
-    def _scan(self, previous: dict[Path, FileSummary]) -> tuple[dict[Path, FileSummary], dict[str, str], set[Path]]:
+    def _scan(
+        self, previous: dict[Path, FileSummary]
+    ) -> tuple[dict[Path, FileSummary], dict[str, tuple[str, str]], set[Path]]:
         files: dict[Path, FileSummary] = {}
-        unreadable: dict[str, str] = {}
+        unreadable: dict[str, tuple[str, str]] = {}
         changed: set[Path] = set()
         for found in transcript_files(self.roots):
             old = previous.get(found.path)
             try:
                 summary = _read(found, old)
             except OSError as exc:
-                unreadable[str(found.path)] = f"{type(exc).__name__}: {exc.strerror or exc}"
+                unreadable[str(found.path)] = (
+                    found.session_id,
+                    f"{type(exc).__name__}: {exc.strerror or exc}",
+                )
                 continue
             files[found.path] = summary
             if summary is not old:
@@ -285,7 +298,11 @@ class SessionIndex:
 
 def _read(found: TranscriptFile, old: FileSummary | None) -> FileSummary:
     info = os.stat(found.path)
-    if old is not None and (old.size, old.mtime_ns, old.inode) == (info.st_size, info.st_mtime_ns, info.st_ino):
+    if old is not None and (old.size, old.mtime_ns, old.inode) == (
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ino,
+    ):
         return old
     if old is not None and old.inode == info.st_ino and info.st_size >= old.size:
         summary = old.copy()  # appended: carry on from the last complete line
@@ -316,3 +333,148 @@ def _assemble(files: Iterable[FileSummary]) -> dict[str, Session]:
         session.project = session.first("cwd") or session.project_dir
         session.project_dir = session.files[0].project_dir
     return sessions
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+SORT_FIELDS = ("date", "tokens", "cost", "messages", "duration")
+MAX_LIMIT = 100
+ACTIVE_WINDOW = timedelta(minutes=10)
+_SINCE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _bad(param: str, value: str, expected: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"{param} must be {expected} (got {value!r})",
+        param=param,
+        details={"param": param, "value": value, "expected": expected},
+    )
+
+
+def parse_int(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    expected = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, raw, expected) from None
+    if value < low or (high is not None and value > high):
+        raise _bad(name, raw, expected)
+    return value
+
+
+def parse_since(raw: str, now: datetime) -> datetime:
+    """``30m``, ``12h``, ``7d``, ``2w`` back from now, or an ISO date/time (UTC when no zone)."""
+    match = _SINCE.match(raw.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    moment = parse_timestamp(raw.strip())
+    if moment is None:
+        raise _bad("since", raw, "a duration like 30m, 12h, 7d, 2w or an ISO date")
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    search: str | None = None
+    project: str | None = None
+    model: str | None = None
+    since: datetime | None = None
+    sort: str = "date"
+    descending: bool = True
+    page: int = 0
+    limit: int = 50
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], now: datetime) -> SessionQuery:
+        sort = params.get("sort") or "date"
+        if sort not in SORT_FIELDS:
+            raise _bad("sort", sort, "one of " + ", ".join(SORT_FIELDS))
+        order = params.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise _bad("order", order, "asc or desc")
+        since = params.get("since")
+        return cls(
+            search=(params.get("search") or "").strip().lower() or None,
+            project=(params.get("project") or "").strip().lower() or None,
+            model=(params.get("model") or "").strip().lower() or None,
+            since=parse_since(since, now) if since else None,
+            sort=sort,
+            descending=order == "desc",
+            page=parse_int(params, "page", 0, 0, None),
+            limit=parse_int(params, "limit", 50, 1, MAX_LIMIT),
+        )
+
+
+def session_row(session: Session, usage: SessionUsage | None, now: datetime) -> dict[str, Any]:
+    """One session in ccboard's shape (snake_case fields), tokens and cost from the ledger."""
+    first, last = session.first_ts, session.last_ts
+    total = usage.total if usage else None
+    return {
+        "id": session.id,
+        "date": _iso(last),
+        "first_timestamp": _iso(first),
+        "project": session.project,
+        "project_dir": session.project_dir,
+        "model": (usage.main_model if usage else None) or (session.models[0] if session.models else None),
+        "models": sorted(set(session.models) | set(usage.by_model if usage else ())),
+        "messages": session.messages,
+        "subagent_messages": session.subagent_messages,
+        "tool_calls": session.tool_calls,
+        "tokens": total.tokens if total else 0,
+        "input_tokens": total.input if total else 0,
+        "output_tokens": total.output if total else 0,
+        "cache_creation_tokens": total.cache_write if total else 0,
+        "cache_read_tokens": total.cache_read if total else 0,
+        "cost": total.cost if total else 0.0,
+        "calls": total.calls if total else 0,
+        "status": "active" if last is not None and now - last < ACTIVE_WINDOW else "completed",
+        "duration_seconds": int((last - first).total_seconds()) if first and last else None,
+        "preview": session.first("preview") or "",
+        "title": session.first("title"),
+        "slug": session.first("slug"),
+        "git_branch": session.first("git_branch"),
+        "version": session.first("version"),
+        "subagents": session.subagents,
+        "file_size": session.file_size,
+    }
+
+
+def query_sessions(
+    sessions: Iterable[Session], usage: Mapping[str, SessionUsage], query: SessionQuery, now: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """(the requested page of rows, how many sessions matched before paging)."""
+    rows = [session_row(s, usage.get(s.id), now) for s in sessions]
+    if query.since is not None:
+        cutoff = _iso(query.since) or ""
+        rows = [r for r in rows if (r["date"] or "") >= cutoff]
+    if query.project:
+        rows = [r for r in rows if query.project in f"{r['project']}\n{r['project_dir']}".lower()]
+    if query.model:
+        rows = [r for r in rows if any(query.model in m.lower() for m in r["models"])]
+    if query.search:
+        needle = query.search
+        rows = [r for r in rows if needle in _haystack(r)]
+    key = {
+        "date": lambda r: r["date"] or "",
+        "tokens": lambda r: r["tokens"],
+        "cost": lambda r: r["cost"],
+        "messages": lambda r: r["messages"],
+        "duration": lambda r: r["duration_seconds"] or 0,
+    }[query.sort]
+    rows.sort(key=lambda r: r["id"])
+    rows.sort(key=key, reverse=query.descending)
+    start = query.page * query.limit
+    return rows[start : start + query.limit], len(rows)
+
+
+def _haystack(row: Mapping[str, Any]) -> str:
+    parts = (row["id"], row["project"], row["project_dir"], row["preview"], row["title"], row["git_branch"])
+    return "\n".join(p for p in parts if p).lower()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None

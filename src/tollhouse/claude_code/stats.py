@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tollhouse.analytics.machine import hour_bucket, parse_hour
 from tollhouse.claude_code.sessions import Session
 from tollhouse.db.tables import ledger
 
@@ -81,18 +82,16 @@ def _sums() -> list[ColumnElement[Any]]:
 
 def _usage(row: Any) -> Usage:
     return Usage(
-        int(row.calls), int(row.input), int(row.output), int(row.cache_read), int(row.cache_write), int(row.cost)
+        int(row.calls),
+        int(row.input),
+        int(row.output),
+        int(row.cache_read),
+        int(row.cache_write),
+        int(row.cost),
     )
 
 
 MODEL = func.coalesce(ledger.c.model_served, ledger.c.model_requested, "unknown")
-
-
-def hour_bucket(engine: AsyncEngine) -> ColumnElement[Any]:
-    """``YYYY-MM-DDTHH`` of ``created_at`` in UTC, in the dialect's own words."""
-    if engine.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", ledger.c.created_at), 'YYYY-MM-DD"T"HH24')
-    return func.strftime("%Y-%m-%dT%H", ledger.c.created_at)
 
 
 async def usage_by_session(engine: AsyncEngine) -> dict[str, SessionUsage]:
@@ -124,15 +123,13 @@ async def usage_by_hour(engine: AsyncEngine) -> list[HourRow]:
     query = select(bucket.label("hour"), MODEL.label("model"), *_sums()).where(ledger.c.source == SOURCE)
     async with engine.connect() as conn:
         rows = (await conn.execute(query.group_by(bucket, MODEL))).all()
-    return [
-        HourRow(datetime.strptime(row.hour, "%Y-%m-%dT%H").replace(tzinfo=UTC), row.model, _usage(row))
-        for row in rows
-        if row.hour
-    ]
+    return [HourRow(parse_hour(row.hour), row.model, _usage(row)) for row in rows if row.hour]
 
 
 async def usage_by_project(engine: AsyncEngine) -> dict[str, Usage]:
-    query = select(ledger.c.project_id, *_sums()).where(ledger.c.source == SOURCE).group_by(ledger.c.project_id)
+    query = (
+        select(ledger.c.project_id, *_sums()).where(ledger.c.source == SOURCE).group_by(ledger.c.project_id)
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return {row.project_id: _usage(row) for row in rows}
@@ -152,7 +149,7 @@ def linear_forecast(history: Sequence[float], days: int = FORECAST_DAYS) -> Fore
     """Fit ``y = a + b·x`` to ``history`` (one value per day) and extend it ``days`` ahead.
 
     Negative predictions are clipped to zero. Confidence is R² (0 when fewer than 3 points
-    or a flat zero history gives nothing to fit); the interval is ±1.96·σ·√days around the sum.
+    or a flat zero history gives nothing to fit); the interval is ±1.96 x sigma x sqrt(days) around the sum.
     """
     n = len(history)
     if n == 0:
@@ -217,7 +214,7 @@ def build_stats(
     for session in sessions.values():
         for summary in session.files:
             for stamp, (messages, tools) in summary.activity.items():
-                local = datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(zone)
+                local = parse_hour(stamp).astimezone(zone)
                 activity[local.date()][0] += messages
                 activity[local.date()][1] += tools
                 active_sessions[local.date()].add(session.id)
@@ -231,19 +228,18 @@ def build_stats(
     firsts = [s.first_ts for s in sessions.values() if s.first_ts is not None]
     project_total = sum(u.cost_nanos for u in projects.values())
     top_projects = sorted(projects.items(), key=lambda item: item[1].cost_nanos, reverse=True)[:5]
-    priced_sessions = max(1, sum(1 for s in sessions.values() if s.messages)) if sessions else 1
     cache = stats_cache or {}
     return {
         "version": cache.get("version", 2),
         "lastComputedDate": today.isoformat(),
-        "firstSessionDate": _iso(min(firsts)) if firsts else None,
+        "firstSessionDate": iso(min(firsts)) if firsts else None,
         "totalSessions": len(sessions),
         "totalMessages": sum(s.messages for s in sessions.values()),
         "totalCalls": total.calls,
         "totalTokens": total.tokens,
         "totalCost": total.cost,
         "thisMonthCost": month_nanos / 1e9,
-        "avgSessionCost": total.cost_nanos / priced_sessions / 1e9 if sessions else 0.0,
+        "avgSessionCost": total.cost_nanos / len(sessions) / 1e9 if sessions else 0.0,
         "cacheHitRatio": total.cache_read / (total.cache_read + total.cache_write + total.input)
         if total.cache_read
         else 0.0,
@@ -253,7 +249,7 @@ def build_stats(
         "longestSession": {
             "sessionId": longest.id,
             "messageCount": longest.messages,
-            "date": _iso(longest.last_ts),
+            "date": iso(longest.last_ts),
         }
         if longest
         else None,
@@ -314,5 +310,5 @@ def build_stats(
     }
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None

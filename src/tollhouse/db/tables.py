@@ -41,7 +41,7 @@ ledger = Table(
     Column("id", String(40), primary_key=True),
     Column("request_id", String(40), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("project_id", String(64), nullable=False),
+    Column("project_id", String(1024), nullable=False),  # 0002: wide enough for a Claude Code cwd
     Column("api_key_id", String(40), nullable=True),
     Column("source", String(16), nullable=False),
     Column("route", String(64), nullable=False),
@@ -78,4 +78,115 @@ ledger = Table(
     Index("ix_ledger_created_at", "created_at"),
     Index("ix_ledger_source_external_id", "source", "external_id", unique=True),
     Index("ix_ledger_session_id", "session_id"),
+)
+
+
+# --- Claude Code transcript import (tollhouse.claude_code; migration 0002) ---------------------
+
+# How far each transcript has been read, so a re-scan reads only appended bytes; the size,
+# inode and first bytes tell a truncated or replaced file from one that grew.
+claude_files = Table(
+    "claude_files",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("project_dir", String(512), nullable=False),
+    Column("session_id", String(128), nullable=False),
+    Column("is_subagent", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("read_offset", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("head_len", Integer, nullable=False),
+    Column("lines", BigInteger, nullable=False),
+    Column("malformed_lines", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per de-duplicated Claude Code response, beside its ledger row: what ccusage-compatible
+# reports need and the ledger does not hold (the transcript's own costUSD, the cost under both
+# long-context rules, the encoded project directory, first-seen order).
+claude_entries = Table(
+    "claude_entries",
+    metadata,
+    Column("external_id", String(200), primary_key=True),
+    Column("ledger_id", String(40), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("project_dir", String(512), nullable=False),
+    Column("cwd", String(1024), nullable=True),
+    Column("session_id", String(128), nullable=False),
+    Column("file_path", String(1024), nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("is_sidechain", Boolean, nullable=False),
+    Column("fast", Boolean, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("reported_cost_nanos", BigInteger, nullable=True),
+    Column("calc_cost_nanos", BigInteger, nullable=False),
+    Column("ccusage_cost_nanos", BigInteger, nullable=False),
+    Column("unpriced", Boolean, nullable=False),
+    Column("ccusage_unpriced", Boolean, nullable=False),
+    Index("ix_claude_entries_ledger_id", "ledger_id", unique=True),
+    Index("ix_claude_entries_ts_ms", "ts_ms"),
+)
+
+
+# --- Tenancy: organisations, projects' plans, API keys, provider keys, budgets (migration 0003) ---
+
+# An organisation (seed 002's customer_id) owns projects; a JWT carrying `org` sees only its own.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+for _column in (
+    Column("org_id", String(64), nullable=True),
+    Column("plan", String(64), nullable=True),  # NULL: the configured default plan
+    Column("provider", String(64), nullable=True),  # seed 004's informational `provider`
+):
+    projects.append_column(_column)
+
+# Only the SHA-256 of a key is stored; `hint` is what listings show (`th_proj_AbCd…`).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),  # "proj" or "test"
+    Column("key_hash", String(64), nullable=False),
+    Column("hint", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_keys_key_hash", "key_hash", unique=True),
+    Index("ix_api_keys_project_id", "project_id"),
+)
+
+# A project's own provider key (bring your own key), Fernet-encrypted.
+provider_keys = Table(
+    "provider_keys",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One budget per project (key_id "") and per key; limits in nano-dollars and/or tokens.
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("key_id", String(40), primary_key=True),
+    Column("period", String(8), nullable=False),
+    Column("limit_nanos", BigInteger, nullable=True),
+    Column("limit_tokens", BigInteger, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

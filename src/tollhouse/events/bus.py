@@ -38,10 +38,10 @@ class Subscription:
             self.dropped += 1
         self.queue.put_nowait(event)
 
-    async def get(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None when ``timeout`` seconds pass without one."""
+    async def get(self, wait_s: float | None = None) -> Event | None:
+        """The next event, or None when ``wait_s`` seconds pass without one."""
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            return await asyncio.wait_for(self.queue.get(), wait_s)
         except TimeoutError:
             return None
 

@@ -38,6 +38,9 @@ class LedgerWriter:
         self._queue: asyncio.Queue[LedgerEntry] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
+        # Rows taken off the queue but not yet written: kept here, not in a local, so a
+        # shutdown that cancels the writer mid-gather still writes them.
+        self._gathering: list[LedgerEntry] = []
         self._listeners: list[Listener] = []
         self._progress = asyncio.Condition()
         self._accepted = 0
@@ -81,7 +84,7 @@ class LedgerWriter:
         self._task = None
         if self._inflight is not None:
             await self._inflight
-        remaining: list[LedgerEntry] = []
+        remaining, self._gathering = self._gathering, []
         while not self._queue.empty():
             remaining.append(self._queue.get_nowait())
         for start in range(0, len(remaining), self._batch_size):
@@ -90,16 +93,17 @@ class LedgerWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            self._gathering.append(await self._queue.get())
             deadline = loop.time() + self._interval
-            while len(batch) < self._batch_size:
+            while len(self._gathering) < self._batch_size:
                 timeout = deadline - loop.time()
                 if timeout <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    self._gathering.append(await asyncio.wait_for(self._queue.get(), timeout))
                 except TimeoutError:
                     break
+            batch, self._gathering = self._gathering, []
             # Shielded: a shutdown that lands mid-write lets the write finish (close() awaits it).
             self._inflight = asyncio.create_task(self._write(batch))
             await asyncio.shield(self._inflight)

@@ -1,0 +1,245 @@
+"""Claude Code transcripts into the ledger: incremental, de-duplicated, priced, never fatal.
+
+Each scan stats every transcript and reads only what changed since the last one (a per-file
+cursor: offset, size, mtime, inode and a fingerprint of the first bytes). A response Claude
+Code wrote several times — one line per content block, again in a resumed session's file —
+counts once per ``(message.id, requestId)`` across all files and scans, as the copy with the
+largest token total: a larger copy found later replaces the row, a smaller one is ignored.
+Already imported rows are kept when a file is truncated or replaced: that spend happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tollhouse.claude_code import store
+from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
+from tollhouse.claude_code.parser import HEAD_BYTES, Chunk, CostMode, Entry, Pricer, fingerprint, read_chunk
+from tollhouse.claude_code.store import Cursor, Kept, Placed
+from tollhouse.ids import new_id
+from tollhouse.pricing import PriceTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanResult:
+    files_seen: int = 0
+    files_read: int = 0
+    lines_read: int = 0
+    entries_added: int = 0
+    entries_replaced: int = 0
+    malformed_lines: int = 0
+    unreadable_files: list[str] = field(default_factory=list)
+    new_sessions: set[str] = field(default_factory=set)
+    changed_sessions: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Batch:
+    placed: list[Placed] = field(default_factory=list)
+    cursors: list[Cursor] = field(default_factory=list)
+
+
+class ClaudeImporter:
+    """Imports every transcript under ``roots``; ``scan()`` is safe to call as often as wanted."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        prices: PriceTable,
+        roots: Sequence[Path],
+        *,
+        cost_mode: str = "auto",
+        chunk_bytes: int = 8 * 1024 * 1024,
+        batch_rows: int = 1000,
+    ) -> None:
+        if cost_mode not in CostMode.ALL:
+            raise ValueError(f"cost_mode must be one of {', '.join(CostMode.ALL)}, not {cost_mode!r}")
+        self._engine = engine
+        self._prices = prices
+        self._pricer = Pricer(prices)
+        self._roots = list(roots)
+        self._cost_mode = cost_mode
+        self._chunk_bytes = chunk_bytes
+        self._batch_rows = batch_rows
+        self._lock = asyncio.Lock()
+
+    async def scan(self) -> ScanResult:
+        async with self._lock:
+            return await _Scan(self).run()
+
+
+class _Scan:
+    """The state of one scan: the kept copy of every response it has seen or looked up."""
+
+    def __init__(self, importer: ClaudeImporter) -> None:
+        self.importer = importer
+        self.result = ScanResult()
+        self.kept: dict[str, Kept] = {}
+        self.batch = _Batch()
+        self.seq = 0
+        self.db_empty = False
+
+    async def run(self) -> ScanResult:
+        files = await asyncio.to_thread(_list_with_stats, self.importer._roots)
+        self.result.files_seen = len(files)
+        async with self.importer._engine.connect() as conn:
+            cursors = await store.load_cursors(conn)
+            self.seq = await store.max_seq(conn)
+        self.db_empty = self.seq == 0
+        known_sessions = store.session_ids(cursors.values())
+        for file, stat in files:
+            if stat is None:
+                self.result.unreadable_files.append(str(file.path))
+                continue
+            await self._file(file, stat, cursors.get(str(file.path)), known_sessions)
+        await self._flush()
+        return self.result
+
+    async def _file(
+        self, file: TranscriptFile, stat: os.stat_result, cursor: Cursor | None, known_sessions: set[str]
+    ) -> None:
+        start, expect_head = _plan(stat, cursor)
+        if start is None:
+            return
+        offset, lines, malformed = start, 0, 0
+        head, fresh = b"", start == 0
+        session = file.session_id
+        try:
+            while True:
+                chunk: Chunk = await asyncio.to_thread(
+                    read_chunk,
+                    file,
+                    offset,
+                    self.importer._pricer,
+                    max_bytes=self.importer._chunk_bytes,
+                    expect_head=expect_head,
+                )
+                expect_head = None
+                if chunk.restarted or chunk.head:
+                    offset, head, fresh = 0, chunk.head, True
+                session = session or chunk.line_session_id or ""
+                offset += chunk.consumed
+                lines += chunk.lines
+                malformed += chunk.malformed
+                self._add(file, chunk.entries)
+                if chunk.eof:
+                    break
+                if len(self.batch.placed) >= self.importer._batch_rows:
+                    await self._flush()
+        except OSError as exc:
+            log.warning("cannot read Claude Code transcript %s: %s", file.path, exc)
+            self.result.unreadable_files.append(str(file.path))
+            return
+        self.result.files_read += 1
+        self.result.lines_read += lines
+        self.result.malformed_lines += malformed
+        if not session:
+            session = file.path.stem
+        if lines:
+            self.result.changed_sessions.add(session)
+            if session not in known_sessions:
+                self.result.new_sessions.add(session)
+        if fresh or cursor is None:
+            head_hash, head_len = fingerprint(head[: min(HEAD_BYTES, offset)])
+        else:
+            head_hash, head_len = cursor.head_hash, cursor.head_len
+        self.batch.cursors.append(
+            Cursor(
+                path=str(file.path),
+                project_dir=file.project_dir,
+                session_id=session,
+                is_subagent=file.is_subagent,
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                inode=stat.st_ino,
+                read_offset=offset,
+                head_hash=head_hash,
+                head_len=head_len,
+                lines=lines + (0 if fresh or cursor is None else cursor.lines),
+                malformed_lines=malformed + (0 if fresh or cursor is None else cursor.malformed_lines),
+            )
+        )
+        if len(self.batch.placed) >= self.importer._batch_rows:
+            await self._flush()
+
+    def _add(self, file: TranscriptFile, entries: list[Entry]) -> None:
+        path = str(file.path)
+        for entry in entries:
+            self.batch.placed.append(Placed(entry, path, file.project_dir, file.is_subagent, "", 0))
+
+    async def _flush(self) -> None:
+        batch, self.batch = self.batch, _Batch()
+        if not batch.placed and not batch.cursors:
+            return
+        async with self.importer._engine.begin() as conn:
+            unknown = [p.entry.key for p in batch.placed if p.entry.key not in self.kept]
+            if unknown and not self.db_empty:
+                self.kept.update(await store.kept_copies(conn, list(dict.fromkeys(unknown))))
+            inserts: dict[str, Placed] = {}
+            replacements: dict[str, Placed] = {}
+            for placed in batch.placed:
+                entry = placed.entry
+                kept = self.kept.get(entry.key)
+                if kept is None:
+                    self.seq += 1
+                    placed.ledger_id, placed.seq = new_id("log"), self.seq
+                    inserts[entry.key] = placed
+                elif _better(entry, kept):
+                    placed.ledger_id, placed.seq = kept.ledger_id, kept.seq
+                    if entry.key in inserts:
+                        inserts[entry.key] = placed
+                    else:
+                        replacements[entry.key] = placed
+                else:
+                    continue
+                self.kept[entry.key] = Kept(placed.ledger_id, placed.seq, entry.total, entry.is_sidechain)
+            await store.write(
+                conn,
+                list(inserts.values()),
+                list(replacements.values()),
+                batch.cursors,
+                cost_mode=self.importer._cost_mode,
+                price_version=self.importer._prices.version,
+            )
+        self.result.entries_added += len(inserts)
+        self.result.entries_replaced += len(replacements)
+
+
+def _better(entry: Entry, kept: Kept) -> bool:
+    """The largest token total wins; on a tie the main conversation's copy beats a sidechain's."""
+    if entry.total != kept.total:
+        return entry.total > kept.total
+    return kept.is_sidechain and not entry.is_sidechain
+
+
+def _plan(stat: os.stat_result, cursor: Cursor | None) -> tuple[int | None, tuple[str, int] | None]:
+    """Where to start reading (None: unchanged), and the first bytes a grown file must still have."""
+    if cursor is None:
+        return 0, None
+    if cursor.inode and cursor.inode != stat.st_ino:
+        return 0, None  # replaced (a new file under the old name)
+    if stat.st_size < cursor.read_offset:
+        return 0, None  # truncated
+    if stat.st_size == cursor.size and stat.st_mtime_ns == cursor.mtime_ns:
+        return None, None
+    return cursor.read_offset, (cursor.head_hash, cursor.head_len)
+
+
+def _list_with_stats(roots: Sequence[Path]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
+    found: list[tuple[TranscriptFile, os.stat_result | None]] = []
+    for file in transcript_files(roots):
+        try:
+            stat = file.path.stat()
+        except OSError:
+            continue  # vanished between listing and stat
+        found.append((file, stat if os.access(file.path, os.R_OK) else None))
+    return found

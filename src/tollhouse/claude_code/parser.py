@@ -1,0 +1,234 @@
+"""Reading a transcript from a byte offset: complete lines only, priced as they are read.
+
+Runs in a worker thread (``asyncio.to_thread``). Every line is parsed (so malformed ones are
+counted), but only top-level ``assistant`` lines whose ``message.usage`` is an object become
+entries: ``progress`` lines that nest a subagent's messages, ``summary``, ``system``, snapshots
+and line types newer than this code are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tollhouse.claude_code.ccusage_pricing import CcusagePricer
+from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.pricing import PriceTable, TierRule, Usage, compute_cost
+from tollhouse.pricing.usage import from_anthropic
+
+SYNTHETIC_MODEL = "<synthetic>"
+HEAD_BYTES = 4096
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_NANOS = Decimal(1_000_000_000)
+
+
+class CostMode:
+    AUTO = "auto"
+    CALCULATE = "calculate"
+    DISPLAY = "display"
+    ALL = (AUTO, CALCULATE, DISPLAY)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One billable transcript line, already priced under both tier rules."""
+
+    key: str
+    ts_ms: int
+    session_id: str
+    cwd: str | None
+    model: str | None
+    usage: Usage
+    is_sidechain: bool
+    fast: bool
+    reported_nanos: int | None
+    calc_nanos: int
+    ccusage_nanos: int
+    unpriced: bool
+    ccusage_unpriced: bool
+    api_error_status: int | None
+
+    @property
+    def total(self) -> int:
+        return self.usage.total_tokens
+
+    def ledger_cost(self, mode: str) -> int:
+        if mode == CostMode.CALCULATE:
+            return self.calc_nanos
+        if mode == CostMode.DISPLAY:
+            return self.reported_nanos or 0
+        return self.reported_nanos if self.reported_nanos is not None else self.calc_nanos
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What one read produced. ``consumed`` counts bytes of complete lines only."""
+
+    entries: list[Entry] = field(default_factory=list)
+    lines: int = 0
+    malformed: int = 0
+    consumed: int = 0
+    eof: bool = True
+    restarted: bool = False
+    head: bytes = b""
+    line_session_id: str | None = None
+
+
+class Pricer:
+    """Both costs for a usage: the ledger's (Anthropic's rules) and ccusage's, for parity."""
+
+    def __init__(self, table: PriceTable) -> None:
+        self.table = table
+        self.ccusage = CcusagePricer(table)
+
+    def price(self, model: str | None, usage: Usage, service_tier: str | None) -> tuple[int, int, bool, bool]:
+        if model == SYNTHETIC_MODEL or usage.total_tokens == 0:
+            return 0, 0, False, False
+        if not model:
+            return 0, 0, True, True
+        calc = compute_cost(usage, self.table.lookup(model), tier_rule=TierRule.ANTHROPIC, service_tier=service_tier)
+        ccusage = self.ccusage.cost(model, usage)
+        return calc.nanos, ccusage.nanos, calc.unpriced, ccusage.unpriced
+
+
+def read_chunk(
+    file: TranscriptFile,
+    offset: int,
+    pricer: Pricer,
+    *,
+    max_bytes: int,
+    expect_head: tuple[str, int] | None = None,
+) -> Chunk:
+    """Parse complete lines from ``offset``. When ``expect_head`` (sha256 and length of the
+    file's first bytes as last seen) no longer matches, the file was replaced: start from 0."""
+    chunk = Chunk()
+    with file.path.open("rb") as handle:
+        if offset and expect_head is not None and fingerprint(handle.read(expect_head[1])) != expect_head:
+            offset = 0
+            chunk.restarted = True
+        if offset == 0:
+            handle.seek(0)
+            chunk.head = handle.read(HEAD_BYTES)
+        handle.seek(offset)
+        data = handle.read(max_bytes)
+        at_end = len(data) < max_bytes
+        newline = b"\n" in data
+        while not at_end and not newline:  # one line longer than a chunk: read until it ends
+            more = handle.read(max_bytes)
+            data += more
+            at_end = len(more) < max_bytes
+            newline = b"\n" in more
+    chunk.eof = at_end
+    end = data.rfind(b"\n") + 1
+    if at_end and end < len(data) and _is_complete_object(data[end:]):
+        end = len(data)  # a last line without its newline but whole: Claude Code is done with it
+    _parse_lines(data[:end], offset, file, pricer, chunk, _path_tag(file.path))
+    chunk.consumed = end
+    return chunk
+
+
+def fingerprint(head: bytes) -> tuple[str, int]:
+    return hashlib.sha256(head).hexdigest(), len(head)
+
+
+def _is_complete_object(tail: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(tail), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _path_tag(path: Path) -> str:
+    return hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def _parse_lines(data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, chunk: Chunk, tag: str) -> None:
+    position = offset
+    loads = orjson.loads
+    for line in data.split(b"\n"):
+        start = position
+        position += len(line) + 1
+        if not line or line.isspace():
+            continue
+        chunk.lines += 1
+        try:
+            obj = loads(line)
+        except orjson.JSONDecodeError:
+            chunk.malformed += 1
+            continue
+        if not isinstance(obj, dict):
+            chunk.malformed += 1
+            continue
+        if chunk.line_session_id is None and isinstance(obj.get("sessionId"), str):
+            chunk.line_session_id = obj["sessionId"]
+        if obj.get("type") != "assistant":
+            continue
+        message = obj.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("usage"), dict):
+            continue
+        entry = _entry(obj, message, file, pricer, f"@{tag}:{start}")
+        if entry is None:
+            chunk.malformed += 1
+        else:
+            chunk.entries.append(entry)
+
+
+def _entry(obj: dict[str, Any], message: dict[str, Any], file: TranscriptFile, pricer: Pricer, fallback_key: str) -> Entry | None:
+    ts_ms = _timestamp_ms(obj.get("timestamp"))
+    if ts_ms is None:
+        return None
+    raw_usage: dict[str, Any] = message["usage"]
+    usage = from_anthropic(raw_usage)
+    model = message.get("model") if isinstance(message.get("model"), str) else None
+    message_id = message.get("id")
+    request_id = obj.get("requestId")
+    if isinstance(message_id, str) and message_id:
+        key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"
+    else:
+        key = fallback_key  # never de-duplicated (as ccusage), but stable across re-reads
+    reported = obj.get("costUSD")
+    reported_nanos = (
+        int((Decimal(str(reported)) * _NANOS).to_integral_value())
+        if isinstance(reported, int | float) and not isinstance(reported, bool)
+        else None
+    )
+    tier = raw_usage.get("service_tier")
+    calc, ccusage, unpriced, ccusage_unpriced = pricer.price(model, usage, tier if isinstance(tier, str) else None)
+    session = file.session_id or (obj["sessionId"] if isinstance(obj.get("sessionId"), str) else file.path.stem)
+    cwd = obj.get("cwd")
+    status = obj.get("apiErrorStatus")
+    return Entry(
+        key=key[:200],
+        ts_ms=ts_ms,
+        session_id=session[:128],
+        cwd=cwd if isinstance(cwd, str) and cwd else None,
+        model=model,
+        usage=usage,
+        is_sidechain=obj.get("isSidechain") is True,
+        fast=raw_usage.get("speed") == "fast",
+        reported_nanos=reported_nanos,
+        calc_nanos=calc,
+        ccusage_nanos=ccusage,
+        unpriced=unpriced,
+        ccusage_unpriced=ccusage_unpriced,
+        api_error_status=(status if isinstance(status, int) else 500) if obj.get("isApiErrorMessage") else None,
+    )
+
+
+def _timestamp_ms(value: Any) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MS

@@ -1,0 +1,74 @@
+"""Claude Code import: per-file read cursors, per-entry detail, a ledger project wide enough for a path.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("ledger") as batch:
+        batch.alter_column(
+            "project_id", existing_type=sa.String(64), type_=sa.String(1024), existing_nullable=False
+        )
+    op.create_table(
+        "claude_files",
+        sa.Column("path", sa.String(1024), nullable=False),
+        sa.Column("project_dir", sa.String(512), nullable=False),
+        sa.Column("session_id", sa.String(128), nullable=False),
+        sa.Column("is_subagent", sa.Boolean(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
+        sa.Column("inode", sa.BigInteger(), nullable=False),
+        sa.Column("read_offset", sa.BigInteger(), nullable=False),
+        sa.Column("head_hash", sa.String(64), nullable=False),
+        sa.Column("head_len", sa.Integer(), nullable=False),
+        sa.Column("lines", sa.BigInteger(), nullable=False),
+        sa.Column("malformed_lines", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("path", name="pk_claude_files"),
+    )
+    op.create_table(
+        "claude_entries",
+        sa.Column("external_id", sa.String(200), nullable=False),
+        sa.Column("ledger_id", sa.String(40), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("ts_ms", sa.BigInteger(), nullable=False),
+        sa.Column("project_dir", sa.String(512), nullable=False),
+        sa.Column("cwd", sa.String(1024), nullable=True),
+        sa.Column("session_id", sa.String(128), nullable=False),
+        sa.Column("file_path", sa.String(1024), nullable=False),
+        sa.Column("model", sa.String(200), nullable=True),
+        sa.Column("is_sidechain", sa.Boolean(), nullable=False),
+        sa.Column("fast", sa.Boolean(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reported_cost_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("calc_cost_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("ccusage_cost_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced", sa.Boolean(), nullable=False),
+        sa.Column("ccusage_unpriced", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("external_id", name="pk_claude_entries"),
+    )
+    op.create_index("ix_claude_entries_ledger_id", "claude_entries", ["ledger_id"], unique=True)
+    op.create_index("ix_claude_entries_ts_ms", "claude_entries", ["ts_ms"])
+
+
+def downgrade() -> None:
+    op.drop_table("claude_entries")
+    op.drop_table("claude_files")
+    with op.batch_alter_table("ledger") as batch:
+        batch.alter_column(
+            "project_id", existing_type=sa.String(1024), type_=sa.String(64), existing_nullable=False
+        )
