@@ -48,7 +48,9 @@ def _first_party_twin(name: str, raw: dict[str, dict[str, object]]) -> dict[str,
     return None
 
 
-def _fill_anthropic_gaps(name: str, entry: dict[str, object], raw: dict[str, dict[str, object]]) -> dict[str, object]:
+def _fill_anthropic_gaps(
+    name: str, entry: dict[str, object], raw: dict[str, dict[str, object]]
+) -> dict[str, object]:
     """LiteLLM lists Anthropic's >200k prices only under the Bedrock/Vertex names, and a few
     first-party entries carry no price at all; borrow both from the twin when its base prices agree."""
     if entry.get("litellm_provider") != "anthropic":
@@ -83,7 +85,9 @@ def build(source: Path, target: Path) -> str:
     # First-party Anthropic models LiteLLM lists only under their Bedrock name (e.g.
     # claude-sonnet-4-20250514): Anthropic's list prices are the same, so add the first-party name.
     for name, entry in sorted(raw.items()):
-        if not (name.startswith("anthropic.claude-") and name.endswith("-v1:0")) or not isinstance(entry, dict):
+        if not (name.startswith("anthropic.claude-") and name.endswith("-v1:0")) or not isinstance(
+            entry, dict
+        ):
             continue
         first_party = name[len("anthropic.") : -len("-v1:0")]
         if first_party not in models and "input_cost_per_token" in entry:
@@ -92,8 +96,12 @@ def build(source: Path, target: Path) -> str:
     body = json.dumps(models, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(body.encode()).hexdigest()[:12]
     version = f"{SOURCE}@{digest}"
-    target.write_text(json.dumps({"version": version, "source": SOURCE, "models": models},
-                                 sort_keys=True, separators=(",", ":")) + "\n")
+    target.write_text(
+        json.dumps(
+            {"version": version, "source": SOURCE, "models": models}, sort_keys=True, separators=(",", ":")
+        )
+        + "\n"
+    )
     return f"{version}: {len(models)} models"
 
 

@@ -13,7 +13,7 @@ def postgres_url() -> str:
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must provide TOLLHOUSE_TEST_DATABASE_URL (scripts/services start)")
-        pytest.skip("no PostgreSQL: run `eval \"$(scripts/services start)\"` first")
+        pytest.skip('no PostgreSQL: run `eval "$(scripts/services start)"` first')
     return url
 
 
@@ -22,5 +22,5 @@ def redis_url() -> str:
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must provide TOLLHOUSE_TEST_REDIS_URL (scripts/services start)")
-        pytest.skip("no Redis: run `eval \"$(scripts/services start)\"` first")
+        pytest.skip('no Redis: run `eval "$(scripts/services start)"` first')
     return url

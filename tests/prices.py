@@ -13,10 +13,23 @@ PER_MILLION = {
     "gpt-4o": {"input": "2.50", "cached": "1.25", "output": "10"},
     "text-embedding-3-small": {"input": "0.02", "output": "0"},
     "claude-sonnet-4-5": {
-        "input": "3", "output": "15", "cache_read": "0.30", "cache_write_5m": "3.75", "cache_write_1h": "6",
-        "input_200k": "6", "output_200k": "22.50", "cache_read_200k": "0.60", "cache_write_5m_200k": "7.50",
+        "input": "3",
+        "output": "15",
+        "cache_read": "0.30",
+        "cache_write_5m": "3.75",
+        "cache_write_1h": "6",
+        "input_200k": "6",
+        "output_200k": "22.50",
+        "cache_read_200k": "0.60",
+        "cache_write_5m_200k": "7.50",
     },
-    "claude-haiku-4-5": {"input": "1", "output": "5", "cache_read": "0.10", "cache_write_5m": "1.25", "cache_write_1h": "2"},
+    "claude-haiku-4-5": {
+        "input": "1",
+        "output": "5",
+        "cache_read": "0.10",
+        "cache_write_5m": "1.25",
+        "cache_write_1h": "2",
+    },
 }
 
 

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import anthropic
 import httpx
-import pytest
 
 from tests.conftest import ANTHROPIC_KEY, ServerThread
 from tests.fakes.provider import FakeProviderThread
@@ -46,7 +45,9 @@ def test_message_priced_with_cache_kinds(gateway: ServerThread, fake: FakeProvid
     assert (row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (1000, 2000)
 
 
-def test_stream_with_thinking_is_relayed_unchanged_and_priced(gateway: ServerThread, fake: FakeProviderThread) -> None:
+def test_stream_with_thinking_is_relayed_unchanged_and_priced(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
     fake.script({"text": "Answer.", "thinking": "Let me think.", "usage": CACHED_USAGE})
     with client(gateway).messages.stream(
         model="claude-sonnet-4-5",
@@ -94,13 +95,18 @@ def test_long_context_request_is_billed_entirely_at_the_higher_rate(
 ) -> None:
     usage = {"input_tokens": 150_000, "cache_read_input_tokens": 60_000, "output_tokens": 1000}
     fake.script({"usage": usage})
-    client(gateway).messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    client(gateway).messages.create(
+        model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+    )
     [row] = gateway.wait_rows(1)
-    assert row["cost_nanos"] == nanos("claude-sonnet-4-5", input_200k=150_000, cache_read_200k=60_000, output_200k=1000)
+    assert row["cost_nanos"] == nanos(
+        "claude-sonnet-4-5", input_200k=150_000, cache_read_200k=60_000, output_200k=1000
+    )
 
 
 def test_claude_code_with_its_own_key_routes_through_a_keyless_provider(
-    start_gateway, fake: FakeProviderThread  # type: ignore[no-untyped-def]
+    start_gateway,
+    fake: FakeProviderThread,  # type: ignore[no-untyped-def]
 ) -> None:
     gateway = start_gateway(
         providers=[{"name": "anthropic", "protocol": "anthropic", "base_url": fake.anthropic_base_url}]

@@ -41,7 +41,9 @@ def free_port() -> int:
         (b'{"model": "gpt-4o-mini", "messages": [], "project_id": "bad id!"}', 400, "invalid_parameter"),
     ],
 )
-def test_bad_requests_get_openai_shaped_errors(gateway: ServerThread, body: bytes, status: int, code: str) -> None:
+def test_bad_requests_get_openai_shaped_errors(
+    gateway: ServerThread, body: bytes, status: int, code: str
+) -> None:
     response = httpx.post(gateway.url + "/v1/chat/completions", content=body)
     assert response.status_code == status
     error = response.json()["error"]
@@ -54,7 +56,9 @@ def test_bad_requests_raise_the_sdks_own_exceptions(gateway: ServerThread) -> No
         oai(gateway).chat.completions.create(model="", messages=[])
     assert caught.value.code == "missing_field"
     with pytest.raises(anthropic.BadRequestError) as anthropic_caught:
-        ant(gateway).messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        ant(gateway).messages.create(
+            model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert anthropic_caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "no-such-model" in anthropic_caught.value.message
 
@@ -88,8 +92,15 @@ def test_oversized_body_is_413(start_gateway: StartGateway, fake: FakeProviderTh
 
 def test_provider_down_is_502_after_retries(start_gateway: StartGateway, fake: FakeProviderThread) -> None:
     gateway = start_gateway(
-        providers=[{"name": "down", "protocol": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
-                    "models": ["*"], "max_retries": 2}],
+        providers=[
+            {
+                "name": "down",
+                "protocol": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "models": ["*"],
+                "max_retries": 2,
+            }
+        ],
     )
     with pytest.raises(openai.APIStatusError) as caught:
         oai(gateway).chat.completions.create(**CHAT)  # type: ignore[call-overload]
@@ -104,7 +115,9 @@ def test_provider_timeout_is_504(start_gateway: StartGateway, fake: FakeProvider
     fake.script({"delay_ms": 1500})
     started = time.monotonic()
     with pytest.raises(anthropic.APIStatusError) as caught:
-        ant(gateway).messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        ant(gateway).messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.status_code == 504
     assert time.monotonic() - started < 1.4
     [row] = gateway.wait_rows(1)
@@ -114,7 +127,9 @@ def test_provider_timeout_is_504(start_gateway: StartGateway, fake: FakeProvider
 def test_provider_4xx_keeps_its_status_and_message(gateway: ServerThread, fake: FakeProviderThread) -> None:
     fake.script({"status": 400, "message": "max_tokens: too large for this model"})
     with pytest.raises(anthropic.BadRequestError) as caught:
-        ant(gateway).messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        ant(gateway).messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert "max_tokens: too large for this model" in caught.value.message
     assert len(fake.requests) == 1, "a provider's own 4xx is not retried"
     fake.script({"status": 404, "message": "The model `gpt-9` does not exist"})
@@ -144,9 +159,19 @@ def test_persistent_5xx_is_502(gateway: ServerThread, fake: FakeProviderThread) 
 def test_fallback_to_the_next_provider(start_gateway: StartGateway, fake: FakeProviderThread) -> None:
     gateway = start_gateway(
         providers=[
-            {"name": "primary", "protocol": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
-             "models": ["gpt-*"], "max_retries": 0},
-            {"name": "secondary", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["gpt-*"]},
+            {
+                "name": "primary",
+                "protocol": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "models": ["gpt-*"],
+                "max_retries": 0,
+            },
+            {
+                "name": "secondary",
+                "protocol": "openai",
+                "base_url": fake.openai_base_url,
+                "models": ["gpt-*"],
+            },
         ],
     )
     raw = oai(gateway).chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
@@ -155,7 +180,9 @@ def test_fallback_to_the_next_provider(start_gateway: StartGateway, fake: FakePr
     assert row["provider"] == "secondary" and row["outcome"] == "ok"
 
 
-def test_provider_crash_mid_stream_ends_the_stream_with_an_error(gateway: ServerThread, fake: FakeProviderThread) -> None:
+def test_provider_crash_mid_stream_ends_the_stream_with_an_error(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
     fake.script({"text": "a b c d e f g h", "drop_after_chunks": 3})
     with pytest.raises(openai.APIError):
         list(oai(gateway).chat.completions.create(**CHAT, stream=True))  # type: ignore[call-overload]
@@ -164,17 +191,21 @@ def test_provider_crash_mid_stream_ends_the_stream_with_an_error(gateway: Server
     assert row["error_code"] == "provider_error"
 
 
-def test_client_disconnect_mid_stream_records_partial_usage(gateway: ServerThread, fake: FakeProviderThread) -> None:
+def test_client_disconnect_mid_stream_records_partial_usage(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
     fake.script({"text": " ".join(["word"] * 40), "chunk_delay_ms": 50, "usage": {"input_tokens": 77}})
     with httpx.stream(
         "POST",
         gateway.url + "/v1/messages",
-        json={"model": "claude-haiku-4-5", "max_tokens": 100, "stream": True,
-              "messages": [{"role": "user", "content": "talk"}]},
+        json={
+            "model": "claude-haiku-4-5",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "talk"}],
+        },
     ) as response:
-        seen = 0
-        for _ in response.iter_bytes():
-            seen += 1
+        for seen, _ in enumerate(response.iter_bytes(), start=1):
             if seen >= 4:
                 break
     [row] = gateway.wait_rows(1)

@@ -18,9 +18,19 @@ def client(gateway: ServerThread, **kwargs: object) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-caller-key", max_retries=0, **kwargs)  # type: ignore[arg-type]
 
 
-def test_chat_completion_is_answered_priced_and_recorded(gateway: ServerThread, fake: FakeProviderThread) -> None:
-    fake.script({"text": "Hi there", "usage": {"prompt_tokens": 1200, "completion_tokens": 300,
-                                                "prompt_tokens_details": {"cached_tokens": 1000}}})
+def test_chat_completion_is_answered_priced_and_recorded(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
+    fake.script(
+        {
+            "text": "Hi there",
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 1000},
+            },
+        }
+    )
     raw = client(gateway).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hi"}], temperature=0.2
     )
@@ -40,7 +50,9 @@ def test_chat_completion_is_answered_priced_and_recorded(gateway: ServerThread, 
 
     sent = fake.requests[-1]
     assert sent["body"]["temperature"] == 0.2  # passed through untouched
-    assert sent["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"  # the provider's key, never the caller's
+    assert (
+        sent["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+    )  # the provider's key, never the caller's
 
     [row] = gateway.wait_rows(1)
     assert row["request_id"] == request_id
@@ -56,7 +68,9 @@ def test_chat_completion_is_answered_priced_and_recorded(gateway: ServerThread, 
     assert row["upstream_request_id"]
 
 
-def test_stream_without_include_usage_hides_the_usage_chunk(gateway: ServerThread, fake: FakeProviderThread) -> None:
+def test_stream_without_include_usage_hides_the_usage_chunk(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
     fake.script({"text": "one two three", "usage": {"prompt_tokens": 50, "completion_tokens": 3}})
     chunks = list(
         client(gateway).chat.completions.create(
@@ -74,7 +88,9 @@ def test_stream_without_include_usage_hides_the_usage_chunk(gateway: ServerThrea
     assert row["ttft_ms"] is not None
 
 
-def test_stream_with_include_usage_passes_the_usage_chunk(gateway: ServerThread, fake: FakeProviderThread) -> None:
+def test_stream_with_include_usage_passes_the_usage_chunk(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
     fake.script({"usage": {"prompt_tokens": 10, "completion_tokens": 5}})
     chunks = list(
         client(gateway).chat.completions.create(
@@ -106,7 +122,9 @@ def test_legacy_completions_and_embeddings(gateway: ServerThread, fake: FakeProv
 
 def test_models_lists_configured_names(start_gateway, fake: FakeProviderThread) -> None:  # type: ignore[no-untyped-def]
     gateway = start_gateway(
-        providers=[{"name": "p", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["gpt-4o", "o3*"]}]
+        providers=[
+            {"name": "p", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["gpt-4o", "o3*"]}
+        ]
     )
     models = client(gateway).models.list()
     assert [(m.id, m.owned_by) for m in models.data] == [("gpt-4o", "p")]
@@ -132,18 +150,30 @@ def test_project_from_body_or_header_is_recorded_and_not_forwarded(
     assert sorted(row["project_id"] for row in rows) == ["demo", "other"]
 
 
-def test_provider_without_key_forwards_the_callers_credentials(start_gateway, fake: FakeProviderThread) -> None:  # type: ignore[no-untyped-def]
+def test_provider_without_key_forwards_the_callers_credentials(
+    start_gateway, fake: FakeProviderThread
+) -> None:  # type: ignore[no-untyped-def]
     gateway = start_gateway(
-        providers=[{"name": "byok", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["gpt-*"]}]
+        providers=[
+            {"name": "byok", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["gpt-*"]}
+        ]
     )
     client(gateway).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     assert fake.requests[-1]["headers"]["authorization"] == "Bearer sk-caller-key"
 
 
-def test_openrouter_style_prefix_routes_to_the_prefixed_provider(start_gateway, fake: FakeProviderThread) -> None:  # type: ignore[no-untyped-def]
+def test_openrouter_style_prefix_routes_to_the_prefixed_provider(
+    start_gateway, fake: FakeProviderThread
+) -> None:  # type: ignore[no-untyped-def]
     gateway = start_gateway(
         providers=[
-            {"name": "openrouter", "protocol": "openai", "base_url": fake.openai_base_url, "api_key": "k", "models": []},
+            {
+                "name": "openrouter",
+                "protocol": "openai",
+                "base_url": fake.openai_base_url,
+                "api_key": "k",
+                "models": [],
+            },
         ]
     )
     raw = client(gateway).chat.completions.with_raw_response.create(

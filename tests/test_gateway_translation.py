@@ -13,7 +13,9 @@ from tests.prices import nanos
 
 
 def test_openai_chat_served_by_anthropic(gateway: ServerThread, fake: FakeProviderThread) -> None:
-    fake.script({"text": "Bonjour", "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 100}})
+    fake.script(
+        {"text": "Bonjour", "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 100}}
+    )
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     completion = sdk.chat.completions.create(
         model="claude-haiku-4-5",
@@ -30,9 +32,15 @@ def test_openai_chat_served_by_anthropic(gateway: ServerThread, fake: FakeProvid
     assert row["cost_nanos"] == nanos("claude-haiku-4-5", input=12, output=3, cache_read=100)
 
 
-def test_openai_stream_served_by_anthropic_with_tool_call(gateway: ServerThread, fake: FakeProviderThread) -> None:
-    fake.script({"tool_call": {"name": "get_weather", "arguments": {"city": "Paris"}},
-                 "usage": {"input_tokens": 40, "output_tokens": 9}})
+def test_openai_stream_served_by_anthropic_with_tool_call(
+    gateway: ServerThread, fake: FakeProviderThread
+) -> None:
+    fake.script(
+        {
+            "tool_call": {"name": "get_weather", "arguments": {"city": "Paris"}},
+            "usage": {"input_tokens": 40, "output_tokens": 9},
+        }
+    )
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     chunks = list(
@@ -75,7 +83,9 @@ def test_anthropic_messages_served_by_openai(gateway: ServerThread, fake: FakePr
 def test_anthropic_stream_served_by_openai(gateway: ServerThread, fake: FakeProviderThread) -> None:
     fake.script({"text": "streamed reply here", "usage": {"prompt_tokens": 8, "completion_tokens": 3}})
     sdk = anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0)
-    with sdk.messages.stream(model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "go"}]) as stream:
+    with sdk.messages.stream(
+        model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "go"}]
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "streamed reply here"

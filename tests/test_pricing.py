@@ -52,13 +52,33 @@ def test_garbage_usage_counts_nothing() -> None:
 @pytest.mark.parametrize(
     ("model", "usage", "expected"),
     [
-        ("gpt-4o-mini", Usage(input_tokens=200, cache_read_tokens=1000, output_tokens=300),
-         nanos("gpt-4o-mini", input=200, cached=1000, output=300)),
-        ("gpt-4o", Usage(input_tokens=1_234_567, output_tokens=89), nanos("gpt-4o", input=1_234_567, output=89)),
-        ("claude-haiku-4-5", Usage(3, 4000, 500, 700, 900),
-         nanos("claude-haiku-4-5", input=3, cache_read=4000, cache_write_5m=500, cache_write_1h=700, output=900)),
-        ("claude-sonnet-4-5", Usage(input_tokens=199_000, cache_read_tokens=1000, output_tokens=10),
-         nanos("claude-sonnet-4-5", input=199_000, cache_read=1000, output=10)),
+        (
+            "gpt-4o-mini",
+            Usage(input_tokens=200, cache_read_tokens=1000, output_tokens=300),
+            nanos("gpt-4o-mini", input=200, cached=1000, output=300),
+        ),
+        (
+            "gpt-4o",
+            Usage(input_tokens=1_234_567, output_tokens=89),
+            nanos("gpt-4o", input=1_234_567, output=89),
+        ),
+        (
+            "claude-haiku-4-5",
+            Usage(3, 4000, 500, 700, 900),
+            nanos(
+                "claude-haiku-4-5",
+                input=3,
+                cache_read=4000,
+                cache_write_5m=500,
+                cache_write_1h=700,
+                output=900,
+            ),
+        ),
+        (
+            "claude-sonnet-4-5",
+            Usage(input_tokens=199_000, cache_read_tokens=1000, output_tokens=10),
+            nanos("claude-sonnet-4-5", input=199_000, cache_read=1000, output=10),
+        ),
     ],
 )
 def test_cost_matches_public_prices(table, model: str, usage: Usage, expected: int) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +91,9 @@ def test_long_context_anthropic_rule_bills_the_whole_request_high(table) -> None
     usage = Usage(input_tokens=150_000, cache_read_tokens=50_001, output_tokens=2000)
     cost = compute_cost(usage, table.lookup("claude-sonnet-4-5"))
     assert cost.long_context
-    assert cost.nanos == nanos("claude-sonnet-4-5", input_200k=150_000, cache_read_200k=50_001, output_200k=2000)
+    assert cost.nanos == nanos(
+        "claude-sonnet-4-5", input_200k=150_000, cache_read_200k=50_001, output_200k=2000
+    )
     at_limit = Usage(input_tokens=200_000, output_tokens=10)  # exactly 200k is not above it
     assert compute_cost(at_limit, table.lookup("claude-sonnet-4-5")).nanos == nanos(
         "claude-sonnet-4-5", input=200_000, output=10

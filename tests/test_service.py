@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ServerThread, StartGateway
+from tests.conftest import ServerThread
 from tests.fakes.provider import FakeProviderThread
 from tollhouse.cli import main
 from tollhouse.timeutil import Period, period_bounds
@@ -26,8 +26,17 @@ from tollhouse.timeutil import Period, period_bounds
 
 def test_health_is_the_union_of_the_seeds(gateway: ServerThread) -> None:
     body = httpx.get(gateway.url + "/health").json()
-    for field in ("status", "uptime", "version", "timestamp", "services",
-                  "overrides_enabled", "override_rules", "cache_hits", "cache_misses"):
+    for field in (
+        "status",
+        "uptime",
+        "version",
+        "timestamp",
+        "services",
+        "overrides_enabled",
+        "override_rules",
+        "cache_hits",
+        "cache_misses",
+    ):
         assert field in body
     assert body["status"] == "ok" and body["services"]["database"] == "ok"
 
@@ -48,8 +57,14 @@ def test_root_docs_and_unknown_paths(gateway: ServerThread) -> None:
 def test_usage_per_project_and_period(gateway: ServerThread, fake: FakeProviderThread) -> None:
     for project, tokens in (("alpha", 100), ("alpha", 300), ("beta", 50)):
         fake.script({"usage": {"prompt_tokens": tokens, "completion_tokens": 0}})
-        httpx.post(gateway.url + "/v1/chat/completions",
-                   json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "project_id": project})
+        httpx.post(
+            gateway.url + "/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "x"}],
+                "project_id": project,
+            },
+        )
     gateway.wait_rows(3)
     for period in ("day", "week", "month"):
         usage = httpx.get(gateway.url + "/v1/usage", params={"project_id": "alpha", "period": period}).json()
@@ -64,11 +79,15 @@ def test_usage_per_project_and_period(gateway: ServerThread, fake: FakeProviderT
 def test_calendar_periods_in_a_time_zone() -> None:
     tokyo = ZoneInfo("Asia/Tokyo")
     now = datetime(2026, 11, 22, 16, 30, tzinfo=UTC)  # 01:30 on the 23rd in Tokyo, a Monday
-    assert period_bounds(Period.DAY, tokyo, now) == (datetime(2026, 11, 22, 15, tzinfo=UTC),
-                                                     datetime(2026, 11, 23, 15, tzinfo=UTC))
+    assert period_bounds(Period.DAY, tokyo, now) == (
+        datetime(2026, 11, 22, 15, tzinfo=UTC),
+        datetime(2026, 11, 23, 15, tzinfo=UTC),
+    )
     assert period_bounds(Period.WEEK, tokyo, now)[0] == datetime(2026, 11, 22, 15, tzinfo=UTC)
-    assert period_bounds(Period.MONTH, tokyo, now) == (datetime(2026, 10, 31, 15, tzinfo=UTC),
-                                                       datetime(2026, 11, 30, 15, tzinfo=UTC))
+    assert period_bounds(Period.MONTH, tokyo, now) == (
+        datetime(2026, 10, 31, 15, tzinfo=UTC),
+        datetime(2026, 11, 30, 15, tzinfo=UTC),
+    )
     paris = ZoneInfo("Europe/Paris")  # the day clocks go back is 25 hours long
     start, end = period_bounds(Period.DAY, paris, datetime(2026, 10, 25, 12, tzinfo=UTC))
     assert (end - start).total_seconds() == 25 * 3600
@@ -104,10 +123,16 @@ def test_stopping_the_server_loses_no_ledger_row(
         f'[[providers]]\nname = "fake"\nprotocol = "openai"\nbase_url = "{fake.openai_base_url}"\n'
         'api_key = "k"\nmodels = ["*"]\n[ledger]\nflush_interval_ms = 60000\nbatch_size = 100000\n'
     )
-    env = {**os.environ, "TOLLHOUSE_DATA_DIR": str(tmp_path / "data"), "TOLLHOUSE_CLAUDE_CODE__ENABLED": "false"}
+    env = {
+        **os.environ,
+        "TOLLHOUSE_DATA_DIR": str(tmp_path / "data"),
+        "TOLLHOUSE_CLAUDE_CODE__ENABLED": "false",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "tollhouse", "serve", "--config", str(config), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -122,8 +147,11 @@ def test_stopping_the_server_loses_no_ledger_row(
             time.sleep(0.05)
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
         with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(lambda _: httpx.post(url + "/v1/chat/completions", json=body).status_code,
-                                     range(120)))
+            statuses = list(
+                pool.map(
+                    lambda _: httpx.post(url + "/v1/chat/completions", json=body).status_code, range(120)
+                )
+            )
         assert statuses == [200] * 120
         server.send_signal(stop_signal)  # rows are still queued: the flush interval is a minute
         # uvicorn shuts down gracefully, then re-raises the signal it caught.

@@ -68,7 +68,10 @@ def test_settings_are_frozen() -> None:
         ("[ledger]\nbatch_size = 0", "ledger.batch_size"),
         ('[[providers]]\nname = "x"\nprotocol = "grpc"\nbase_url = "u"', "providers.0.protocol"),
         ("surprise = 1", "surprise"),
-        ('[[providers]]\nname="a"\nprotocol="openai"\nbase_url="u"\n[[providers]]\nname="a"\nprotocol="openai"\nbase_url="u"', "unique"),
+        (
+            '[[providers]]\nname="a"\nprotocol="openai"\nbase_url="u"\n[[providers]]\nname="a"\nprotocol="openai"\nbase_url="u"',
+            "unique",
+        ),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path: Path, text: str, names: str) -> None:
@@ -93,5 +96,7 @@ def test_off_loopback_is_detected() -> None:
 def test_the_readme_settings_table_is_current() -> None:
     """Regenerate with ``python -m tollhouse.settings_doc --write``."""
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index(settings_doc.BEGIN) + len(settings_doc.BEGIN) : readme.index(settings_doc.END)]
+    block = readme[
+        readme.index(settings_doc.BEGIN) + len(settings_doc.BEGIN) : readme.index(settings_doc.END)
+    ]
     assert block.strip() == settings_doc.table().strip()

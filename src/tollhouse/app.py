@@ -22,6 +22,7 @@ from tollhouse.claude_code.service import ClaudeCodeService
 from tollhouse.db.engine import create_engine, migrate
 from tollhouse.errors import TollhouseError
 from tollhouse.gateway import routes as gateway_routes
+from tollhouse.gateway.openapi import gateway_paths
 from tollhouse.gateway.pipeline import GatewayService
 from tollhouse.gateway.providers import ProviderRegistry
 from tollhouse.gateway.upstream import UpstreamClient
@@ -53,7 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         ledger.start()
         client = UpstreamClient(
-            pool_connections=settings.gateway.pool_connections, retry_backoff_s=settings.gateway.retry_backoff_s
+            pool_connections=settings.gateway.pool_connections,
+            retry_backoff_s=settings.gateway.retry_backoff_s,
         )
         state = app.state
         state.settings = settings
@@ -80,7 +82,12 @@ def create_app(settings: Settings) -> FastAPI:
                 watch=settings.claude_code.watch,
             )
             state.claude_code.start()  # the first import runs in a background task
-        log.info("tollhouse %s ready; prices %s; %d providers", __version__, prices.version, len(settings.providers))
+        log.info(
+            "tollhouse %s ready; prices %s; %d providers",
+            __version__,
+            prices.version,
+            len(settings.providers),
+        )
         try:
             yield
         finally:
@@ -104,11 +111,25 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     for route in gateway_routes.routes():
         app.router.routes.append(route)
+    _document_gateway_routes(app)
     app.include_router(service_router)
     app.include_router(ledger_routes.router)
     app.include_router(claude_code_routes.router)
     app.include_router(analytics_routes.router)
     return app
+
+
+def _document_gateway_routes(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema["paths"] = {**gateway_paths(), **schema["paths"]}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _tollhouse_error(_request: Request, exc: Exception) -> Response:
@@ -119,7 +140,8 @@ async def _tollhouse_error(_request: Request, exc: Exception) -> Response:
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems: list[dict[str, Any]] = [
-        {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("msg", "")} for err in exc.errors()
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("msg", "")}
+        for err in exc.errors()
     ]
     message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems) or "invalid request"
     return JSONResponse(error_body("invalid_request", message, details={"errors": problems}), status_code=400)

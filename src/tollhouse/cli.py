@@ -50,7 +50,9 @@ def serve(config: Path | None, host: str | None, port: int | None) -> None:
 
     settings = _settings(config, host=host, port=port)
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     uvicorn.run(
         create_app(settings),
@@ -107,7 +109,9 @@ def prices_show(config: Path | None, model: str) -> None:
     )
     price = table.lookup(model)
     if price is None:
-        raise click.ClickException(f"no price for {model!r} in {table.version}: it would be recorded as unpriced (0)")
+        raise click.ClickException(
+            f"no price for {model!r} in {table.version}: it would be recorded as unpriced (0)"
+        )
     click.echo(f"model:          {model}")
     click.echo(f"priced as:      {price.name} ({price.provider or 'unknown provider'})")
     click.echo(f"price table:    {table.version}")

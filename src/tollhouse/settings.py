@@ -123,7 +123,7 @@ class PricingSettings(_Section):
         "`ccusage`: only the tokens above 200k, per token kind (ccusage's approximation).",
     )
     overrides: dict[str, PriceOverride] = Field(
-        default_factory=dict, description="Per-model price overrides, `[pricing.overrides.\"my-model\"]`."
+        default_factory=dict, description='Per-model price overrides, `[pricing.overrides."my-model"]`.'
     )
 
 
@@ -169,7 +169,9 @@ class TenancySettings(_Section):
         default_factory=dict,
         description="Custom plans (or overrides of the built-in ones), `[tenancy.plans.NAME]`.",
     )
-    test_key_requests_per_minute: int = Field(default=10, gt=0, description="Rate limit of each `th_test_` key.")
+    test_key_requests_per_minute: int = Field(
+        default=10, gt=0, description="Rate limit of each `th_test_` key."
+    )
     test_key_requests_per_month: int = Field(
         default=1000, gt=0, description="Monthly request quota of each `th_test_` key."
     )
@@ -225,8 +227,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; `postgresql+asyncpg://…` for cluster mode. "
         "Default: `sqlite+aiosqlite:///<data_dir>/tollhouse.db`.",
     )
-    redis_url: str | None = Field(default=None, description="Redis URL for cluster mode (`redis://host:6379/0`).")
-    timezone: str = Field(default="UTC", description="IANA time zone that days, weeks and months are grouped in.")
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for cluster mode (`redis://host:6379/0`)."
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone that days, weeks and months are grouped in."
+    )
     admin_key: str | None = Field(default=None, description="Key for management routes (`/api/…`).")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     providers: tuple[ProviderSettings, ...] = Field(
@@ -243,7 +249,9 @@ class Settings(BaseSettings):
         description="`[aliases]` table: name → model, added to (or replacing) the built-in "
         "`haiku`, `sonnet` and `opus`.",
     )
-    overrides: OverridesSettings = Field(default_factory=OverridesSettings, description="`[overrides]` table.")
+    overrides: OverridesSettings = Field(
+        default_factory=OverridesSettings, description="`[overrides]` table."
+    )
     routing: RoutingSettings = Field(default_factory=RoutingSettings, description="`[routing]` table.")
     cache: CacheSettings = Field(default_factory=CacheSettings, description="`[cache]` table.")
     semantic_cache: SemanticCacheSettings = Field(

@@ -1,7 +1,7 @@
 """The README's settings table, generated from the settings model so the two cannot drift.
 
-    python -m tollhouse.settings_doc          # print the table
-    python -m tollhouse.settings_doc --write  # rewrite it in README.md between the markers
+python -m tollhouse.settings_doc          # print the table
+python -m tollhouse.settings_doc --write  # rewrite it in README.md between the markers
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def _rows(model: type[BaseModel], prefix: str = "", env: bool = True) -> list[tu
         inner = typing.get_args(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(_rows(annotation, dotted + ".", env))
-        elif typing.get_origin(annotation) is tuple and inner and isinstance(inner[0], type) and issubclass(
-            inner[0], BaseModel
+        elif (
+            typing.get_origin(annotation) is tuple
+            and inner
+            and isinstance(inner[0], type)
+            and issubclass(inner[0], BaseModel)
         ):
             rows.append((dotted, _default(field), "—", description))
             rows.extend(_rows(inner[0], dotted + ".", env=False))

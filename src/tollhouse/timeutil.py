@@ -24,7 +24,11 @@ def period_bounds(period: Period, zone: ZoneInfo, now: datetime | None = None) -
         end = _add_days(start, 7, zone)
     else:
         start = midnight.replace(day=1)
-        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
+        )
         end = end.replace(tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
 

@@ -7,12 +7,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tollhouse.errors import InvalidParameter, MalformedJSON, MissingField
 from tollhouse.ids import new_id
+
+if TYPE_CHECKING:
+    from tollhouse.tenancy.counters import Hold
 
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 # Fields that belong to Tollhouse (seed 001), never forwarded to a provider.
@@ -54,6 +58,15 @@ class Call:
     stream: bool
     client_wants_usage: bool
     body_changed: bool
+    # Whether the caller named the project (body `project_id` or `x-tollhouse-project`).
+    project_explicit: bool = False
+    # Set by tenancy admission: the key used, sandbox (th_test_) or not, the project's own
+    # provider keys, the budget reservation to settle, and the X-RateLimit-* headers.
+    api_key_id: str | None = None
+    sandbox: bool = False
+    provider_keys: Mapping[str, str] = field(default_factory=dict)
+    hold: Hold | None = None
+    rate_headers: dict[str, str] | None = None
     request_id: str = field(default_factory=lambda: new_id("req"))
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -86,7 +99,8 @@ def parse_call(endpoint: Endpoint, raw: bytes, headers: dict[str, str], query: s
     stream = body.get("stream") is True and endpoint.streams
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-    project = body.get("project_id") or headers.get("x-tollhouse-project") or "default"
+    named = body.get("project_id") or headers.get("x-tollhouse-project")
+    project = named or "default"
     if not isinstance(project, str) or not _PROJECT_ID.match(project):
         raise InvalidParameter(
             "'project_id' must be 1-64 letters, digits, '_', '.', ':' or '-'", param="project_id"
@@ -107,4 +121,5 @@ def parse_call(endpoint: Endpoint, raw: bytes, headers: dict[str, str], query: s
         stream=stream,
         client_wants_usage=wants_usage,
         body_changed=changed,
+        project_explicit=bool(named),
     )

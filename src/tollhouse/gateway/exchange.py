@@ -44,10 +44,17 @@ class Answer:
 class StreamTap(Protocol):
     """Reads usage from a stream while turning upstream events into client bytes."""
 
-    model: str | None
-    service_tier: str | None
-    completed: bool
-    error: dict[str, Any] | None
+    @property
+    def model(self) -> str | None: ...
+
+    @property
+    def service_tier(self) -> str | None: ...
+
+    @property
+    def completed(self) -> bool: ...
+
+    @property
+    def error(self) -> dict[str, Any] | None: ...
 
     def feed(self, event: SSEEvent) -> list[bytes]: ...
 

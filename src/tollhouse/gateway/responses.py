@@ -63,7 +63,9 @@ def gateway_error(exc: TollhouseError, protocol: Protocol, request_id: str) -> R
 
 def to_response(result: BodyResult | StreamResult) -> Response:
     if isinstance(result, BodyResult):
-        return Response(result.body, status_code=result.status, headers=result.headers, media_type="application/json")
+        return Response(
+            result.body, status_code=result.status, headers=result.headers, media_type="application/json"
+        )
     return EventStreamResponse(result.chunks, status_code=result.status, headers=result.headers)
 
 
@@ -81,7 +83,9 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def produce(cancel: anyio.CancelScope) -> None:
             with contextlib.suppress(OSError):
-                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send(
+                    {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+                )
                 async for chunk in self._chunks:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -131,7 +131,7 @@ class UpstreamClient:
             raise await _error_from(provider, response)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = self._backoff * (2 ** (attempt - 1))
+        delay: float = self._backoff * 2.0 ** (attempt - 1)
         if retry_after:
             with contextlib.suppress(ValueError):
                 delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER_S))

@@ -21,7 +21,9 @@ async def project_usage(request: Request, project_id: str = "default", period: s
         chosen = Period(period)
     except ValueError:
         raise InvalidParameter(
-            f"period must be one of day, week, month (got {period!r})", param="period", details={"period": period}
+            f"period must be one of day, week, month (got {period!r})",
+            param="period",
+            details={"period": period},
         ) from None
     state = request.app.state
     start, end = period_bounds(chosen, state.settings.zone)

@@ -87,7 +87,9 @@ def _base_rates(price: ModelPrice, service_tier: str | None) -> dict[str, Decima
         "cache_read": price.cache_read if price.cache_read is not None else price.input,
         "cache_write_5m": price.cache_write_5m if price.cache_write_5m is not None else price.input,
         "cache_write_1h": (
-            price.cache_write_1h if price.cache_write_1h is not None else price.input * _ONE_HOUR_WRITE_MULTIPLIER
+            price.cache_write_1h
+            if price.cache_write_1h is not None
+            else price.input * _ONE_HOUR_WRITE_MULTIPLIER
         ),
     }
     tier = _SERVICE_TIERS.get((service_tier or "").lower())

@@ -23,7 +23,12 @@ class Usage:
     @property
     def prompt_tokens(self) -> int:
         """Every input token, cached or not: what long-context tiers are measured against."""
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
+        return (
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -56,7 +61,9 @@ def from_openai(usage: dict[str, Any] | None) -> Usage:
     # Some compatible servers (DeepSeek, Groq) put cache counts at the top level.
     if not cached:
         cached = min(_int(usage.get("prompt_cache_hit_tokens")), prompt)
-    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    reasoning = (
+        _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    )
     return Usage(
         input_tokens=prompt - cached,
         cache_read_tokens=cached,

@@ -67,6 +67,13 @@ class Hold:
     settled: bool = field(default=False)
 
 
+@dataclass(slots=True)
+class _Slot:
+    window: str
+    nanos: int
+    tokens: int
+
+
 Seeder = Callable[[BudgetLine], Awaitable[tuple[int, int]]]
 
 
@@ -81,7 +88,7 @@ class MemoryCounters:
         self._seeder = seeder
         self._minute: dict[str, list[int]] = {}  # scope -> [minute index, count]
         self._month: dict[str, tuple[str, int]] = {}  # scope -> (month, count)
-        self._budget: dict[str, list[object]] = {}  # counter -> [window, nanos, tokens]
+        self._budget: dict[str, _Slot] = {}
         self._seeding: dict[str, asyncio.Future[None]] = {}
 
     async def admit(self, ask: Ask) -> Outcome:
@@ -92,7 +99,7 @@ class MemoryCounters:
     def _unseeded(self, lines: tuple[BudgetLine, ...]) -> BudgetLine | None:
         for line in lines:
             slot = self._budget.get(line.counter)
-            if slot is None or slot[0] != line.window:
+            if slot is None or slot.window != line.window:
                 return line
         return None
 
@@ -105,8 +112,8 @@ class MemoryCounters:
                 try:
                     nanos, tokens = await self._seeder(line)
                     slot = self._budget.get(line.counter)
-                    if slot is None or slot[0] != line.window:
-                        self._budget[line.counter] = [line.window, nanos, tokens]
+                    if slot is None or slot.window != line.window:
+                        self._budget[line.counter] = _Slot(line.window, nanos, tokens)
                 finally:
                     self._seeding.pop(name, None)
 
@@ -125,14 +132,13 @@ class MemoryCounters:
         if plan.requests_per_minute is not None and minute_used >= plan.requests_per_minute:
             return Outcome(Verdict.RATE, minute_used, month_used)
         for line in ask.lines:
-            _, nanos, tokens = self._budget[line.counter]
-            assert isinstance(nanos, int) and isinstance(tokens, int)
-            if not fits(line, nanos, tokens, ask.nanos, ask.tokens):
-                return Outcome(Verdict.BUDGET, minute_used, month_used, line, nanos, tokens)
+            slot = self._budget[line.counter]
+            if not fits(line, slot.nanos, slot.tokens, ask.nanos, ask.tokens):
+                return Outcome(Verdict.BUDGET, minute_used, month_used, line, slot.nanos, slot.tokens)
         for line in ask.lines:
             slot = self._budget[line.counter]
-            slot[1] = int(slot[1]) + ask.nanos  # type: ignore[call-overload]
-            slot[2] = int(slot[2]) + ask.tokens  # type: ignore[call-overload]
+            slot.nanos += ask.nanos
+            slot.tokens += ask.tokens
         if plan.requests_per_minute is not None:
             self._minute[ask.scope] = [windows.minute, minute_used + 1]
         if plan.requests_per_month is not None:
@@ -143,21 +149,22 @@ class MemoryCounters:
         """Replace the reservation by what the call really cost (0 releases it)."""
         for line in hold.lines:
             slot = self._budget.get(line.counter)
-            if slot is not None and slot[0] == line.window:  # else the period has rolled over
-                slot[1] = int(slot[1]) + nanos - hold.nanos  # type: ignore[call-overload]
-                slot[2] = int(slot[2]) + tokens - hold.tokens  # type: ignore[call-overload]
+            if slot is not None and slot.window == line.window:  # else the period has rolled over
+                slot.nanos += nanos - hold.nanos
+                slot.tokens += tokens - hold.tokens
 
     async def current(self, line: BudgetLine) -> tuple[int, int]:
         """Spend plus in-flight reservations in the line's period."""
         while self._unseeded((line,)) is not None:
             await self._seed(line)
-        _, nanos, tokens = self._budget[line.counter]
-        return int(nanos), int(tokens)  # type: ignore[call-overload]
+        slot = self._budget[line.counter]
+        return slot.nanos, slot.tokens
 
-    def forget(self, counter_prefix: str) -> None:
-        """A budget was changed or removed: reseed from the ledger at next use."""
-        for name in [c for c in self._budget if c.startswith(counter_prefix)]:
-            del self._budget[name]
+    async def forget(self, lines: list[BudgetLine]) -> None:
+        """A budget was set or removed: its counter reseeds from the ledger at next use (while it
+        was absent nothing was reserved against it, so the old counter may be behind)."""
+        for line in lines:
+            self._budget.pop(line.counter, None)
 
     async def close(self) -> None:
         return None
