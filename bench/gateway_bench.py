@@ -147,7 +147,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
-def launch(name: str, argv: list[str], env: dict[str, str], workdir: Path) -> Server:
+def launch(name: str, argv: list[str], env: dict[str, str], workdir: Path, running: ExitStack) -> Server:
+    """Start a server; ``running`` stops it on the way out, even if it never becomes ready."""
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -158,7 +159,9 @@ def launch(name: str, argv: list[str], env: dict[str, str], workdir: Path) -> Se
             cwd=workdir,
             start_new_session=True,
         )
-    return Server(name, process, log)
+    server = Server(name, process, log)
+    running.callback(server.stop)
+    return server
 
 
 def wait_ready(server: Server, url: str, headers: dict[str, str] | None = None) -> float:
@@ -182,16 +185,16 @@ def wait_ready(server: Server, url: str, headers: dict[str, str] | None = None) 
     raise RuntimeError(f"{server.name} not ready after {READY_TIMEOUT_S:.0f}s:\n{server.tail()}")
 
 
-def start_upstream(workdir: Path) -> tuple[Server, str]:
+def start_upstream(workdir: Path, running: ExitStack) -> tuple[Server, str]:
     port = free_port()
     argv = [sys.executable, str(REPO / "tests" / "fakes" / "provider.py"), "--port", str(port), "--no-record"]
-    server = launch("upstream", argv, {}, workdir)
+    server = launch("upstream", argv, {}, workdir, running)
     base = f"http://127.0.0.1:{port}"
     wait_ready(server, f"{base}/v1/models")
     return server, base
 
 
-def start_tollhouse(workdir: Path, upstream: str) -> tuple[Server, str, Path]:
+def start_tollhouse(workdir: Path, upstream: str, running: ExitStack) -> tuple[Server, str, Path]:
     port = free_port()
     data_dir = workdir / "tollhouse-data"
     data_dir.mkdir()
@@ -216,15 +219,16 @@ models = ["claude-*"]
     )
     tollhouse = Path(sys.executable).parent / "tollhouse"
     env = {"TOLLHOUSE_DATA_DIR": str(data_dir), "TOLLHOUSE_CLAUDE_CODE__ENABLED": "false"}
-    server = launch(
-        "tollhouse", [str(tollhouse), "serve", "--config", str(config), "--port", str(port)], env, workdir
-    )
+    argv = [str(tollhouse), "serve", "--config", str(config), "--port", str(port)]
+    server = launch("tollhouse", argv, env, workdir, running)
     base = f"http://127.0.0.1:{port}"
     wait_ready(server, f"{base}/health")
     return server, base, data_dir / "tollhouse.db"
 
 
-def start_litellm(workdir: Path, venv: Path, upstream: str) -> tuple[Server, str, str, float]:
+def start_litellm(
+    workdir: Path, venv: Path, upstream: str, running: ExitStack
+) -> tuple[Server, str, str, float]:
     """LiteLLM's proxy as in shared/research/litellm-bench.md: one worker, no DB, master key."""
     port = free_port()
     key = "sk-bench-" + secrets.token_hex(24)
@@ -263,7 +267,7 @@ general_settings:
         "--port",
         str(port),
     ]
-    server = launch("litellm", [*argv, "--num_workers", "1"], env, workdir)
+    server = launch("litellm", [*argv, "--num_workers", "1"], env, workdir, running)
     base = f"http://127.0.0.1:{port}"
     took = wait_ready(server, f"{base}/health/liveliness")
     return server, base, key, took
@@ -501,18 +505,15 @@ def bench(args: argparse.Namespace) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp, ExitStack() as running:
         workdir = Path(tmp)
-        upstream, upstream_url = start_upstream(workdir)
-        running.callback(upstream.stop)
-        tollhouse, tollhouse_url, ledger_db = start_tollhouse(workdir, upstream_url)
-        running.callback(tollhouse.stop)
+        upstream, upstream_url = start_upstream(workdir, running)
+        tollhouse, tollhouse_url, ledger_db = start_tollhouse(workdir, upstream_url, running)
         chat = "/v1/chat/completions"
         targets = [
             Target("direct", upstream_url + chat, {"authorization": "Bearer sk-bench"}, upstream),
             Target("tollhouse", tollhouse_url + chat, {}, tollhouse),
         ]
         if use_litellm:
-            litellm, litellm_url, key, took = start_litellm(workdir, litellm_venv, upstream_url)
-            running.callback(litellm.stop)
+            litellm, litellm_url, key, took = start_litellm(workdir, litellm_venv, upstream_url, running)
             report["litellm_start_s"] = round(took, 1)
             targets.append(Target("litellm", litellm_url + chat, {"authorization": f"Bearer {key}"}, litellm))
         for target in targets:
@@ -534,6 +535,7 @@ def bench(args: argparse.Namespace) -> int:
         time.sleep(args.settle)  # let the batched writer flush (every 200 ms) before SIGTERM
         code = tollhouse.stop()  # SIGTERM: the ledger writer drains its queue before exit
         ledger = count_ledger(ledger_db)
+    report["machine"]["loadavg_at_end"] = os.getloadavg()
     report["rows"] = [asdict(r) for r in rows]
     expected = {"rows": sent, "ok": sent, "streamed": streamed, "priced": sent}
     report["ledger"] = {"sent": sent, "exit_code": code, **ledger, "complete": ledger == expected}

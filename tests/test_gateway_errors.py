@@ -223,3 +223,23 @@ def test_server_survives_all_of_the_above(gateway: ServerThread) -> None:
     for body in (b"", b"\xff\xfe", b"null", b'{"model": null}'):
         assert httpx.post(gateway.url + "/v1/messages", content=body).status_code == 400
     assert httpx.get(gateway.url + "/health").json()["status"] == "ok"
+
+
+def test_fallback_sends_the_callers_model_not_the_previous_providers(
+    start_gateway: StartGateway, fake: FakeProviderThread
+) -> None:
+    gateway = start_gateway(
+        providers=[
+            {
+                "name": "router",
+                "protocol": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "prefix": "acme",
+                "models": ["acme/*"],
+                "max_retries": 0,
+            },
+            {"name": "direct", "protocol": "openai", "base_url": fake.openai_base_url, "models": ["acme/*"]},
+        ],
+    )
+    oai(gateway).chat.completions.create(model="acme/gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert fake.requests[-1]["body"]["model"] == "acme/gpt-4o"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,7 +33,9 @@ from tollhouse.pricing.cost import TierRule
 from tollhouse.pricing.table import load_price_table
 from tollhouse.service_routes import router as service_router
 from tollhouse.settings import Settings
-from tollhouse.tenancy.projects import ProjectDirectory
+from tollhouse.tenancy import routes as tenancy_routes
+from tollhouse.tenancy import usage_routes as tenancy_usage_routes
+from tollhouse.tenancy.service import Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -41,61 +43,65 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
-        await migrate(engine)
-        prices = load_price_table(
-            {name: o.model_dump(exclude_none=True) for name, o in settings.pricing.overrides.items()}
-        )
-        ledger = LedgerWriter(
-            engine,
-            batch_size=settings.ledger.batch_size,
-            flush_interval_ms=settings.ledger.flush_interval_ms,
-            queue_size=settings.ledger.queue_size,
-        )
-        ledger.start()
-        client = UpstreamClient(
-            pool_connections=settings.gateway.pool_connections,
-            retry_backoff_s=settings.gateway.retry_backoff_s,
-        )
-        state = app.state
-        state.settings = settings
-        state.engine = engine
-        state.prices = prices
-        state.ledger = ledger
-        state.started_at = time.monotonic()
-        state.gateway = GatewayService(
-            registry=ProviderRegistry(settings.providers),
-            client=client,
-            prices=prices,
-            ledger=ledger,
-            projects=ProjectDirectory(engine),
-            tier_rule=TierRule(settings.pricing.long_context_rule),
-        )
-        state.claude_code = None
-        if settings.claude_code.enabled:
-            state.claude_code = ClaudeCodeService(
-                engine=engine,
-                prices=prices,
-                roots=claude_roots(settings.claude_code.config_dirs),
-                zone=settings.zone,
-                cost_mode=settings.claude_code.cost_mode,
-                watch=settings.claude_code.watch,
+        # Every resource is closed in reverse order, also when start-up fails half-way.
+        async with AsyncExitStack() as resources:
+            engine = create_engine(settings.resolved_database_url)
+            resources.push_async_callback(engine.dispose)
+            await migrate(engine)
+            prices = load_price_table(
+                {name: o.model_dump(exclude_none=True) for name, o in settings.pricing.overrides.items()}
             )
-            state.claude_code.start()  # the first import runs in a background task
-        log.info(
-            "tollhouse %s ready; prices %s; %d providers",
-            __version__,
-            prices.version,
-            len(settings.providers),
-        )
-        try:
+            client = UpstreamClient(
+                pool_connections=settings.gateway.pool_connections,
+                retry_backoff_s=settings.gateway.retry_backoff_s,
+            )
+            resources.push_async_callback(client.close)
+            registry = ProviderRegistry(settings.providers)
+            tenancy = Tenancy(settings, engine, prices, registry)
+            resources.push_async_callback(tenancy.close)  # after the ledger's: its last rows settle first
+            await tenancy.start()
+            ledger = LedgerWriter(
+                engine,
+                batch_size=settings.ledger.batch_size,
+                flush_interval_ms=settings.ledger.flush_interval_ms,
+                queue_size=settings.ledger.queue_size,
+            )
+            ledger.start()
+            resources.push_async_callback(ledger.close)  # drains the queue: a stopped server loses no row
+            state = app.state
+            state.settings = settings
+            state.engine = engine
+            state.prices = prices
+            state.ledger = ledger
+            state.tenancy = tenancy
+            state.started_at = time.monotonic()
+            state.gateway = GatewayService(
+                registry=registry,
+                client=client,
+                prices=prices,
+                ledger=ledger,
+                gate=tenancy.gate,
+                tier_rule=TierRule(settings.pricing.long_context_rule),
+            )
+            state.claude_code = None
+            if settings.claude_code.enabled:
+                state.claude_code = ClaudeCodeService(
+                    engine=engine,
+                    prices=prices,
+                    roots=claude_roots(settings.claude_code.config_dirs),
+                    zone=settings.zone,
+                    cost_mode=settings.claude_code.cost_mode,
+                    watch=settings.claude_code.watch,
+                )
+                state.claude_code.start()  # the first import runs in a background task
+                resources.push_async_callback(state.claude_code.stop)
+            log.info(
+                "tollhouse %s ready; prices %s; %d providers",
+                __version__,
+                prices.version,
+                len(settings.providers),
+            )
             yield
-        finally:
-            if state.claude_code is not None:
-                await state.claude_code.stop()
-            await ledger.close()  # drains the queue: a stopped server has lost no row
-            await client.close()
-            await engine.dispose()
 
     app = FastAPI(
         title="Tollhouse",
@@ -114,6 +120,8 @@ def create_app(settings: Settings) -> FastAPI:
     _document_gateway_routes(app)
     app.include_router(service_router)
     app.include_router(ledger_routes.router)
+    app.include_router(tenancy_routes.router)
+    app.include_router(tenancy_usage_routes.router)
     app.include_router(claude_code_routes.router)
     app.include_router(analytics_routes.router)
     return app

@@ -7,11 +7,12 @@ import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tollhouse import __version__
-from tollhouse.errors import ConfigError
+from tollhouse.errors import ConfigError, TollhouseError
 from tollhouse.settings import Settings, load_settings
 
 _PER_MILLION = Decimal(1_000_000)
@@ -137,3 +138,195 @@ def prices_show(config: Path | None, model: str) -> None:
 
 def _per_million(value: Decimal) -> str:
     return f"${(value * _PER_MILLION).normalize():f}"
+
+
+from tollhouse.claude_code.cli import claude  # noqa: E402 - registered after `main` exists
+
+main.add_command(claude)
+
+
+def _with_tenancy(config: Path | None, work: Any) -> Any:
+    """Run ``work(tenancy)`` against the configured database (and Redis, so running servers hear)."""
+    from tollhouse.db.engine import create_engine, migrate
+    from tollhouse.gateway.providers import ProviderRegistry
+    from tollhouse.pricing.table import load_price_table
+    from tollhouse.tenancy.service import Tenancy
+
+    settings = _settings(config)
+
+    async def run() -> Any:
+        engine = create_engine(settings.resolved_database_url)
+        tenancy = Tenancy(settings, engine, load_price_table(), ProviderRegistry(settings.providers))
+        try:
+            await migrate(engine)
+            return await work(tenancy)
+        finally:
+            await tenancy.close()
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except TollhouseError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.group()
+def projects() -> None:
+    """Projects (seed 004)."""
+
+
+@projects.command("list")
+@config_option
+def projects_list(config: Path | None) -> None:
+    """List projects and their plans."""
+
+    async def work(tenancy: Any) -> None:
+        for row in await tenancy.store.list_projects(None):
+            click.echo(f"{row.id}\t{row.name}\t{tenancy.plans.get(row.plan).name}\t{row.org_id or ''}")
+
+    _with_tenancy(config, work)
+
+
+@projects.command("create")
+@config_option
+@click.argument("name")
+@click.option("--plan", default=None, help="free, starter, pro, agency, unlimited or a custom plan.")
+@click.option("--org", "org_id", default=None, help="Owning organisation (customer id).")
+def projects_create(config: Path | None, name: str, plan: str | None, org_id: str | None) -> None:
+    """Create a project and print its first API key (shown once)."""
+
+    async def work(tenancy: Any) -> None:
+        project, _, made = await tenancy.create_project(
+            name, org_id=org_id, plan=plan, provider=None, key_name="Default key"
+        )
+        click.echo(f"project: {project.id}\napi key: {made.secret}   (shown once: store it now)")
+
+    _with_tenancy(config, work)
+
+
+@projects.command("plan")
+@config_option
+@click.argument("project_id")
+@click.argument("plan")
+def projects_plan(config: Path | None, project_id: str, plan: str) -> None:
+    """Set a project's plan."""
+
+    async def work(tenancy: Any) -> None:
+        await tenancy.project(project_id)
+        await tenancy.update_project(project_id, {"plan": plan})
+        click.echo(f"{project_id}: plan {plan}")
+
+    _with_tenancy(config, work)
+
+
+@main.group()
+def keys() -> None:
+    """Project API keys and encrypted provider keys."""
+
+
+@keys.command("create")
+@config_option
+@click.argument("project_id")
+@click.option("--name", default="API key")
+@click.option("--test", "test_key", is_flag=True, help="A th_test_ sandbox key.")
+def keys_create(config: Path | None, project_id: str, name: str, test_key: bool) -> None:
+    """Create a key for PROJECT_ID and print it (shown once)."""
+    from tollhouse.tenancy.keys import KeyKind
+
+    async def work(tenancy: Any) -> None:
+        await tenancy.project(project_id)
+        key, made = await tenancy.create_key(project_id, name, KeyKind.TEST if test_key else KeyKind.PROJECT)
+        click.echo(f"key id: {key.id}\napi key: {made.secret}   (shown once: store it now)")
+
+    _with_tenancy(config, work)
+
+
+@keys.command("list")
+@config_option
+@click.argument("project_id")
+def keys_list(config: Path | None, project_id: str) -> None:
+    """List a project's active keys (never the keys themselves)."""
+
+    async def work(tenancy: Any) -> None:
+        for key in await tenancy.store.list_keys(project_id):
+            used = key.last_used_at.isoformat() if key.last_used_at else "never"
+            click.echo(f"{key.id}\t{key.hint}\t{key.kind.value}\t{key.name}\tlast used {used}")
+
+    _with_tenancy(config, work)
+
+
+@keys.command("revoke")
+@config_option
+@click.argument("project_id")
+@click.argument("key_id")
+def keys_revoke(config: Path | None, project_id: str, key_id: str) -> None:
+    """Revoke a key (running servers refuse it within tenancy.cache_ttl_s; at once with Redis)."""
+
+    async def work(tenancy: Any) -> None:
+        await tenancy.revoke_key(project_id, key_id)
+        click.echo(f"revoked {key_id}")
+
+    _with_tenancy(config, work)
+
+
+@keys.command("rotate-secrets")
+@config_option
+def keys_rotate(config: Path | None) -> None:
+    """Re-encrypt every provider key under the first of tenancy.encryption_keys."""
+
+    async def work(tenancy: Any) -> None:
+        click.echo(f"re-encrypted {await tenancy.rotate_provider_keys()} provider keys")
+
+    _with_tenancy(config, work)
+
+
+@main.group()
+def budgets() -> None:
+    """Project and key budgets."""
+
+
+@budgets.command("set")
+@config_option
+@click.argument("project_id")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="month", show_default=True)
+@click.option("--usd", "limit_usd", type=float, default=None, help="Limit in USD.")
+@click.option("--tokens", "limit_tokens", type=int, default=None, help="Limit in tokens.")
+@click.option("--key", "key_id", default=None, help="A key's budget instead of the project's.")
+def budgets_set(
+    config: Path | None,
+    project_id: str,
+    period: str,
+    limit_usd: float | None,
+    limit_tokens: int | None,
+    key_id: str | None,
+) -> None:
+    """Set a budget (same as PUT /api/projects/{id}/budget)."""
+    from tollhouse.tenancy.routes import BudgetBody, budget_from
+
+    async def work(tenancy: Any) -> None:
+        await tenancy.project(project_id)
+        budget = budget_from(
+            BudgetBody(period=period, limit_usd=limit_usd, limit_tokens=limit_tokens), key_id or ""
+        )
+        status = await tenancy.set_budget(project_id, budget)
+        click.echo(_budget_text(status.as_json()))
+
+    _with_tenancy(config, work)
+
+
+@budgets.command("show")
+@config_option
+@click.argument("project_id")
+@click.option("--key", "key_id", default=None)
+def budgets_show(config: Path | None, project_id: str, key_id: str | None) -> None:
+    """Show a budget and what is spent (and reserved) in its current period."""
+
+    async def work(tenancy: Any) -> None:
+        status = await tenancy.budget_status(project_id, key_id or "")
+        click.echo(_budget_text(status.as_json()) if status else "no budget")
+
+    _with_tenancy(config, work)
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in budget.items())

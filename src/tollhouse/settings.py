@@ -192,7 +192,9 @@ class TenancySettings(_Section):
         description="Fernet keys for provider keys at rest, newest first (older ones still decrypt; "
         "`tollhouse keys rotate-secrets` re-encrypts). Empty: one is generated in the data dir.",
     )
-    jwt_secret: str | None = Field(default=None, description="HS256 secret for JWTs on management routes.")
+    jwt_secret: str | None = Field(
+        default=None, min_length=32, description="HS256 secret (32+ bytes) for JWTs on management routes."
+    )
     redis_prefix: str = Field(default="tollhouse:", description="Prefix of every Redis key and channel.")
 
     @model_validator(mode="after")

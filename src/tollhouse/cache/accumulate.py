@@ -98,16 +98,29 @@ class StreamAccumulator:
             slot = self._choices[index]
             texts = {field: "".join(parts) for field, parts in slot["parts"].items()}
             if chat:
-                message: dict[str, Any] = {"role": slot.get("role", "assistant"), "content": texts.get("content")}
+                message: dict[str, Any] = {
+                    "role": slot.get("role", "assistant"),
+                    "content": texts.get("content"),
+                }
                 message["refusal"] = texts.get("refusal")
                 if "reasoning_content" in texts:
                     message["reasoning_content"] = texts["reasoning_content"]
                 choices.append(
-                    {"index": index, "message": message, "logprobs": None, "finish_reason": slot["finish_reason"]}
+                    {
+                        "index": index,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": slot["finish_reason"],
+                    }
                 )
             else:
                 choices.append(
-                    {"text": texts.get("text", ""), "index": index, "logprobs": None, "finish_reason": slot["finish_reason"]}
+                    {
+                        "text": texts.get("text", ""),
+                        "index": index,
+                        "logprobs": None,
+                        "finish_reason": slot["finish_reason"],
+                    }
                 )
         body: dict[str, Any] = {
             "id": self._head.get("id", ""),
@@ -118,7 +131,9 @@ class StreamAccumulator:
         }
         if "system_fingerprint" in self._head:
             body["system_fingerprint"] = self._head["system_fingerprint"]
-        reported = self._usage if self._usage is not None else (to_openai(usage) if usage is not None else None)
+        reported = (
+            self._usage if self._usage is not None else (to_openai(usage) if usage is not None else None)
+        )
         if reported is not None:
             body["usage"] = reported
         return orjson.dumps(body)

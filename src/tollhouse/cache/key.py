@@ -50,7 +50,13 @@ def _strip_cache_control(value: Any) -> Any:
 def canonical_request(project_id: str, served_model: str, endpoint: str, body: Mapping[str, Any]) -> bytes:
     """Deterministic bytes for the request: keys sorted, delivery-only fields dropped."""
     kept = {k: v for k, v in body.items() if k not in IGNORED_FIELDS}
-    envelope = {"v": KEY_VERSION, "project": project_id, "model": served_model, "endpoint": endpoint, "body": kept}
+    envelope = {
+        "v": KEY_VERSION,
+        "project": project_id,
+        "model": served_model,
+        "endpoint": endpoint,
+        "body": kept,
+    }
     text = orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
     if b'"cache_control"' in text:  # rare outside Claude Code: pay for the deep copy only then
         envelope["body"] = _strip_cache_control(kept)

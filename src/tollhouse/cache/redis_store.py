@@ -50,7 +50,7 @@ class RedisStore:
 
     async def get(self, key: str) -> CachedEntry | None:
         data = await self._redis.get(self.redis_key(key))
-        entry = CachedEntry.from_bytes(data) if data is not None else None
+        entry = CachedEntry.from_bytes(data) if isinstance(data, bytes) else None
         async with self._redis.pipeline(transaction=False) as pipe:
             if entry is None:
                 pipe.hincrby(self._stats_key, "misses", 1)

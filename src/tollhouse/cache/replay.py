@@ -86,7 +86,12 @@ def _completion(body: dict[str, Any], include_usage: bool) -> list[bytes]:
         for piece in _pieces(choice.get("text") or ""):
             item = {"text": piece, "index": index, "logprobs": None, "finish_reason": None}
             out.append(encode(orjson.dumps({**base, "choices": [item]})))
-        final = {"text": "", "index": index, "logprobs": None, "finish_reason": choice.get("finish_reason") or "stop"}
+        final = {
+            "text": "",
+            "index": index,
+            "logprobs": None,
+            "finish_reason": choice.get("finish_reason") or "stop",
+        }
         out.append(encode(orjson.dumps({**base, "choices": [final]})))
     if include_usage:
         out.append(encode(orjson.dumps({**base, "choices": [], "usage": body.get("usage")})))
@@ -139,7 +144,11 @@ def _block(index: int, block: dict[str, Any]) -> list[bytes]:
             delta = {"type": "citations_delta", "citation": citation}
             out.append(_event("content_block_delta", {"index": index, "delta": delta}))
     elif kind == "thinking":
-        out.append(_event("content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": ""}}))
+        out.append(
+            _event(
+                "content_block_start", {"index": index, "content_block": {"type": "thinking", "thinking": ""}}
+            )
+        )
         for piece in _pieces(block.get("thinking") or ""):
             delta = {"type": "thinking_delta", "thinking": piece}
             out.append(_event("content_block_delta", {"index": index, "delta": delta}))

@@ -112,6 +112,8 @@ def _ccusage_view(price: ModelPrice) -> ModelPrice:
             price.cache_write_5m if price.cache_write_5m is not None else price.input * Decimal("1.25")
         ),
         cache_write_1h=price.input * two,
-        cache_write_1h_above_200k=(price.input_above_200k * two if price.input_above_200k is not None else None),
+        cache_write_1h_above_200k=(
+            price.input_above_200k * two if price.input_above_200k is not None else None
+        ),
         tiers={},
     )

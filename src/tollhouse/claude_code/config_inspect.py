@@ -69,7 +69,8 @@ def looks_secret(key: str | None, value: str) -> bool:
 
 
 def mask_value(value: str) -> str:
-    return f"{value[:4]}…(masked)" if len(value) > 12 else "…(masked)"
+    """Keep a known key's prefix (it says which service the key is for), nothing of anything else."""
+    return f"{value[:4]}…(masked)" if len(value) > 12 and _SECRET_PREFIX.match(value) else "…(masked)"
 
 
 def mask_tokens(text: str) -> str:
@@ -79,10 +80,14 @@ def mask_tokens(text: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask secrets inside free text: known token shapes and ``SOME_KEY=value`` assignments."""
-    return _ASSIGNMENT.sub(
-        lambda m: f"{m.group('name')}{m.group('sep')}{m.group('quote')}{mask_value(m.group('value'))}",
-        mask_tokens(text),
-    )
+
+    def masked(match: re.Match[str]) -> str:
+        value = match.group("value")
+        if "(masked)" in value:
+            return match.group(0)
+        return f"{match.group('name')}{match.group('sep')}{match.group('quote')}{mask_value(value)}"
+
+    return _ASSIGNMENT.sub(masked, mask_tokens(text))
 
 
 def mask_tree(value: Any, key: str | None = None) -> Any:

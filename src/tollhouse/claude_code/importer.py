@@ -23,7 +23,6 @@ from tollhouse.claude_code import store
 from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
 from tollhouse.claude_code.parser import HEAD_BYTES, Chunk, CostMode, Entry, Pricer, fingerprint, read_chunk
 from tollhouse.claude_code.store import Cursor, Kept, Placed
-from tollhouse.ids import new_id
 from tollhouse.pricing import PriceTable
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,7 @@ class _Scan:
         self.batch = _Batch()
         self.seq = 0
         self.db_empty = False
+        self.writing: asyncio.Task[None] | None = None
 
     async def run(self) -> ScanResult:
         files = await asyncio.to_thread(_list_with_stats, self.importer._roots)
@@ -96,12 +96,15 @@ class _Scan:
             self.seq = await store.max_seq(conn)
         self.db_empty = self.seq == 0
         known_sessions = store.session_ids(cursors.values())
-        for file, stat in files:
-            if stat is None:
-                self.result.unreadable_files.append(str(file.path))
-                continue
-            await self._file(file, stat, cursors.get(str(file.path)), known_sessions)
-        await self._flush()
+        try:
+            for file, stat in files:
+                if stat is None:
+                    self.result.unreadable_files.append(str(file.path))
+                    continue
+                await self._file(file, stat, cursors.get(str(file.path)), known_sessions)
+            await self._flush()
+        finally:
+            await self._wait_for_write()  # never leave a write running past the scan
         return self.result
 
     async def _file(
@@ -177,41 +180,54 @@ class _Scan:
             self.batch.placed.append(Placed(entry, path, file.project_dir, file.is_subagent, "", 0))
 
     async def _flush(self) -> None:
+        """Decide what the batch changes now, then write it while the next batch is parsed
+        (SQLite works outside the GIL, so reading and writing overlap); one write at a time."""
         batch, self.batch = self.batch, _Batch()
         if not batch.placed and not batch.cursors:
             return
-        async with self.importer._engine.begin() as conn:
-            unknown = [p.entry.key for p in batch.placed if p.entry.key not in self.kept]
-            if unknown and not self.db_empty:
+        unknown = [p.entry.key for p in batch.placed if p.entry.key not in self.kept]
+        if unknown and not self.db_empty:
+            await self._wait_for_write()
+            async with self.importer._engine.connect() as conn:
                 self.kept.update(await store.kept_copies(conn, list(dict.fromkeys(unknown))))
-            inserts: dict[str, Placed] = {}
-            replacements: dict[str, Placed] = {}
-            for placed in batch.placed:
-                entry = placed.entry
-                kept = self.kept.get(entry.key)
-                if kept is None:
-                    self.seq += 1
-                    placed.ledger_id, placed.seq = new_id("log"), self.seq
-                    inserts[entry.key] = placed
-                elif _better(entry, kept):
-                    placed.ledger_id, placed.seq = kept.ledger_id, kept.seq
-                    if entry.key in inserts:
-                        inserts[entry.key] = placed
-                    else:
-                        replacements[entry.key] = placed
-                else:
-                    continue
-                self.kept[entry.key] = Kept(placed.ledger_id, placed.seq, entry.total, entry.is_sidechain)
+        inserts: dict[str, Placed] = {}
+        replacements: dict[str, Placed] = {}
+        ids = iter(store.ledger_ids(len(batch.placed)))
+        for placed in batch.placed:
+            entry = placed.entry
+            kept = self.kept.get(entry.key)
+            if kept is None:
+                self.seq += 1
+                placed.ledger_id, placed.seq = next(ids), self.seq
+                inserts[entry.key] = placed
+            elif _better(entry, kept):
+                placed.ledger_id, placed.seq = kept.ledger_id, kept.seq
+                (inserts if entry.key in inserts else replacements)[entry.key] = placed
+            else:
+                continue
+            self.kept[entry.key] = Kept(placed.ledger_id, placed.seq, entry.total, entry.is_sidechain)
+        self.result.entries_added += len(inserts)
+        self.result.entries_replaced += len(replacements)
+        await self._wait_for_write()
+        self.writing = asyncio.create_task(
+            self._write(list(inserts.values()), list(replacements.values()), batch.cursors)
+        )
+
+    async def _write(self, inserts: list[Placed], replacements: list[Placed], cursors: list[Cursor]) -> None:
+        async with self.importer._engine.begin() as conn:
             await store.write(
                 conn,
-                list(inserts.values()),
-                list(replacements.values()),
-                batch.cursors,
+                inserts,
+                replacements,
+                cursors,
                 cost_mode=self.importer._cost_mode,
                 price_version=self.importer._prices.version,
             )
-        self.result.entries_added += len(inserts)
-        self.result.entries_replaced += len(replacements)
+
+    async def _wait_for_write(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
 
 
 def _better(entry: Entry, kept: Kept) -> bool:

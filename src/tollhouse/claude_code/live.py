@@ -10,6 +10,7 @@ CPU percentages need two samples, so the monitor keeps the ``Process`` objects b
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,8 +63,13 @@ class LiveMonitor:
     def __init__(self, is_claude_process: Callable[[str, Sequence[str]], bool] = is_claude) -> None:
         self._match = is_claude_process
         self._known: dict[int, tuple[float, psutil.Process]] = {}
+        self._lock = threading.Lock()  # two requests at once must not interleave the CPU samples
 
     def snapshot(self) -> list[LiveProcess]:
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> list[LiveProcess]:
         current: dict[int, tuple[float, psutil.Process]] = {}
         fresh = False
         for proc in psutil.process_iter(["pid", "name", "cmdline", "create_time"]):

@@ -19,7 +19,8 @@ import orjson
 
 from tollhouse.claude_code.ccusage_pricing import CcusagePricer
 from tollhouse.claude_code.discovery import TranscriptFile
-from tollhouse.pricing import PriceTable, TierRule, Usage, compute_cost
+from tollhouse.pricing import ModelPrice, PriceTable, TierRule, Usage, compute_cost
+from tollhouse.pricing.cost import LONG_CONTEXT_THRESHOLD
 from tollhouse.pricing.usage import from_anthropic
 
 SYNTHETIC_MODEL = "<synthetic>"
@@ -82,20 +83,53 @@ class Chunk:
 
 
 class Pricer:
-    """Both costs for a usage: the ledger's (Anthropic's rules) and ccusage's, for parity."""
+    """Both costs for a usage: the ledger's (Anthropic's rules) and ccusage's, for parity.
+
+    For most models and requests the two rules agree, so ccusage's is computed only when they
+    can differ (a long-context request, a rate ccusage defaults differently): half the work.
+    """
 
     def __init__(self, table: PriceTable) -> None:
         self.table = table
         self.ccusage = CcusagePricer(table)
+        self._agree: dict[str, bool] = {}
 
     def price(self, model: str | None, usage: Usage, service_tier: str | None) -> tuple[int, int, bool, bool]:
         if model == SYNTHETIC_MODEL or usage.total_tokens == 0:
             return 0, 0, False, False
         if not model:
             return 0, 0, True, True
-        calc = compute_cost(usage, self.table.lookup(model), tier_rule=TierRule.ANTHROPIC, service_tier=service_tier)
+        price = self.table.lookup(model)
+        calc = compute_cost(usage, price, tier_rule=TierRule.ANTHROPIC, service_tier=service_tier)
+        if (
+            price is not None
+            and usage.prompt_tokens <= LONG_CONTEXT_THRESHOLD
+            and usage.output_tokens <= LONG_CONTEXT_THRESHOLD
+            and (service_tier or "standard") in ("standard", "default")
+            and self._rates_agree(model, price)
+        ):
+            return calc.nanos, calc.nanos, False, False
         ccusage = self.ccusage.cost(model, usage)
         return calc.nanos, ccusage.nanos, calc.unpriced, ccusage.unpriced
+
+    def _rates_agree(self, model: str, price: ModelPrice) -> bool:
+        agree = self._agree.get(model)
+        if agree is None:
+            other = self.ccusage.price(model)
+            agree = other is not None and _base_rates(price) == _base_rates(other)
+            self._agree[model] = agree
+        return agree
+
+
+def _base_rates(price: ModelPrice) -> tuple[Decimal, ...]:
+    """The per-token rates below 200k tokens, with the shared engine's defaults for gaps."""
+    return (
+        price.input,
+        price.output,
+        price.cache_read if price.cache_read is not None else price.input,
+        price.cache_write_5m if price.cache_write_5m is not None else price.input,
+        price.cache_write_1h if price.cache_write_1h is not None else price.input * 2,
+    )
 
 
 def read_chunk(
@@ -149,7 +183,9 @@ def _path_tag(path: Path) -> str:
     return hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def _parse_lines(data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, chunk: Chunk, tag: str) -> None:
+def _parse_lines(
+    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, chunk: Chunk, tag: str
+) -> None:
     position = offset
     loads = orjson.loads
     for line in data.split(b"\n"):
@@ -180,7 +216,9 @@ def _parse_lines(data: bytes, offset: int, file: TranscriptFile, pricer: Pricer,
             chunk.entries.append(entry)
 
 
-def _entry(obj: dict[str, Any], message: dict[str, Any], file: TranscriptFile, pricer: Pricer, fallback_key: str) -> Entry | None:
+def _entry(
+    obj: dict[str, Any], message: dict[str, Any], file: TranscriptFile, pricer: Pricer, fallback_key: str
+) -> Entry | None:
     ts_ms = _timestamp_ms(obj.get("timestamp"))
     if ts_ms is None:
         return None
@@ -200,8 +238,12 @@ def _entry(obj: dict[str, Any], message: dict[str, Any], file: TranscriptFile, p
         else None
     )
     tier = raw_usage.get("service_tier")
-    calc, ccusage, unpriced, ccusage_unpriced = pricer.price(model, usage, tier if isinstance(tier, str) else None)
-    session = file.session_id or (obj["sessionId"] if isinstance(obj.get("sessionId"), str) else file.path.stem)
+    calc, ccusage, unpriced, ccusage_unpriced = pricer.price(
+        model, usage, tier if isinstance(tier, str) else None
+    )
+    session = file.session_id or (
+        obj["sessionId"] if isinstance(obj.get("sessionId"), str) else file.path.stem
+    )
     cwd = obj.get("cwd")
     status = obj.get("apiErrorStatus")
     return Entry(
@@ -218,7 +260,9 @@ def _entry(obj: dict[str, Any], message: dict[str, Any], file: TranscriptFile, p
         ccusage_nanos=ccusage,
         unpriced=unpriced,
         ccusage_unpriced=ccusage_unpriced,
-        api_error_status=(status if isinstance(status, int) else 500) if obj.get("isApiErrorMessage") else None,
+        api_error_status=(status if isinstance(status, int) else 500)
+        if obj.get("isApiErrorMessage")
+        else None,
     )
 
 

@@ -54,6 +54,12 @@ def _relevant(_change: Change, path: str) -> bool:
     return name.endswith((".jsonl", ".md")) or name in _CONFIG_NAMES or name == "stats-cache.json"
 
 
+def _side_relevant(_change: Change, path: str) -> bool:
+    """Outside the roots only settings, MCP files and agent/command Markdown matter."""
+    place = Path(path)
+    return place.name in _CONFIG_NAMES or (place.suffix == ".md" and place.parent.name in _ASSET_DIRS)
+
+
 class ClaudeCodeService:
     def __init__(
         self,
@@ -134,6 +140,13 @@ class ClaudeCodeService:
 
     async def _watch_side_files(self) -> None:
         """Settings and MCP files outside the roots; restarted when new project folders appear."""
+        try:
+            await self._follow_side_files()
+        except Exception as exc:  # settings changes go unannounced; everything else still works
+            self.last_error = f"settings watcher stopped: {exc}"
+            log.exception("Claude Code settings watcher stopped")
+
+    async def _follow_side_files(self) -> None:
         while not self._stop.is_set():
             self._restart_side_watch.clear()
             self._side_dirs = self._config_dirs()
@@ -143,7 +156,7 @@ class ClaudeCodeService:
                 continue
             async for changes in awatch(
                 *dirs,
-                watch_filter=_relevant,
+                watch_filter=_side_relevant,
                 debounce=self.debounce_ms,
                 stop_event=self._restart_side_watch,
                 recursive=False,
@@ -174,7 +187,11 @@ class ClaudeCodeService:
 
     async def _changed(self, paths: set[Path]) -> None:
         if any(p.suffix == ".jsonl" for p in paths):
-            await self.sync()
+            try:
+                await self.sync()
+            except Exception as exc:  # a locked database must not end the watch: the next change retries
+                self.last_error = f"import after a file change failed: {exc}"
+                log.exception("Claude Code import after a file change failed")
         if any(p.name == "stats-cache.json" for p in paths):
             await self._publish_stats({"stats_cache": True})
         for path in sorted(paths):

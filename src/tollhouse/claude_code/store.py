@@ -7,6 +7,8 @@ scan re-reads a little and de-duplication makes that harmless.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,100 +116,108 @@ async def write(
     price_version: str,
 ) -> None:
     if inserts:
-        await conn.execute(ledger.insert(), [_ledger_row(p, cost_mode, price_version) for p in inserts])
-        await conn.execute(claude_entries.insert(), [_detail_row(p) for p in inserts])
+        sqlite = conn.dialect.name == "sqlite"
+        ledger_rows = [_ledger_row(p, cost_mode, price_version, sqlite) for p in inserts]
+        detail_rows = [_detail_row(p) for p in inserts]
+        if sqlite:
+            # The cold import writes hundreds of thousands of rows: hand the driver tuples in the
+            # forms SQLAlchemy itself stores, skipping its per-value processing.
+            await conn.exec_driver_sql(_INSERT_LEDGER, ledger_rows)
+            await conn.exec_driver_sql(_INSERT_DETAIL, detail_rows)
+        else:
+            await conn.execute(
+                ledger.insert(), [dict(zip(LEDGER_COLUMNS, r, strict=True)) for r in ledger_rows]
+            )
+            await conn.execute(
+                claude_entries.insert(), [dict(zip(DETAIL_COLUMNS, r, strict=True)) for r in detail_rows]
+            )
     if replacements:
-        ledger_rows = [_ledger_row(p, cost_mode, price_version) for p in replacements]
-        for row in ledger_rows:
+        ledger_updates = []
+        for placed in replacements:
+            row = dict(zip(LEDGER_COLUMNS, _ledger_row(placed, cost_mode, price_version, False), strict=True))
             row["b_id"] = row.pop("id")
-        await conn.execute(
-            update(ledger).where(ledger.c.id == bindparam("b_id")),
-            [{k: v for k, v in row.items() if k not in _LEDGER_KEEP} for row in ledger_rows],
-        )
-        detail_rows = [_detail_row(p) for p in replacements]
-        for row in detail_rows:
+            ledger_updates.append({k: v for k, v in row.items() if k not in _LEDGER_KEEP})
+        await conn.execute(update(ledger).where(ledger.c.id == bindparam("b_id")), ledger_updates)
+        detail_updates = []
+        for placed in replacements:
+            row = dict(zip(DETAIL_COLUMNS, _detail_row(placed), strict=True))
             row["b_key"] = row.pop("external_id")
+            detail_updates.append(row)
         await conn.execute(
-            update(claude_entries).where(claude_entries.c.external_id == bindparam("b_key")), detail_rows
+            update(claude_entries).where(claude_entries.c.external_id == bindparam("b_key")), detail_updates
         )
     if cursors:
         paths = [cursor.path for cursor in cursors]
         for start in range(0, len(paths), _IN_CHUNK):
-            await conn.execute(delete(claude_files).where(claude_files.c.path.in_(paths[start : start + _IN_CHUNK])))
+            await conn.execute(
+                delete(claude_files).where(claude_files.c.path.in_(paths[start : start + _IN_CHUNK]))
+            )
         await conn.execute(claude_files.insert(), [cursor.row() for cursor in cursors])
 
 
+def ledger_ids(count: int) -> list[str]:
+    """``new_id("log")`` for a whole batch: one clock read and one random read, same format."""
+    millis = int(time.time() * 1000)
+    head = ""
+    for _ in range(9):
+        millis, rem = divmod(millis, 36)
+        head = _ALPHABET[rem] + head
+    noise = os.urandom(8 * count).hex()
+    return [f"log_{head}{noise[16 * i : 16 * i + 16]}" for i in range(count)]
+
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Columns a replacement leaves alone (identity and where the key lives).
 _LEDGER_KEEP = frozenset({"source", "external_id", "route"})
+LEDGER_COLUMNS = (
+    "id", "request_id", "created_at", "project_id", "api_key_id", "source", "route", "provider",
+    "model_requested", "model_served", "stream", "status_code", "outcome", "input_tokens",
+    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
+    "reasoning_tokens", "cost_nanos", "saved_cost_nanos", "tokens_saved", "cached", "unpriced",
+    "price_version", "service_tier", "latency_ms", "ttft_ms", "upstream_request_id", "error_code",
+    "error_message", "session_id", "is_subagent", "external_id",
+)  # fmt: skip
+DETAIL_COLUMNS = tuple(column.name for column in claude_entries.columns)
 
 
-def _ledger_row(placed: Placed, cost_mode: str, price_version: str) -> dict[str, Any]:
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    # Names come from the constants above and the table definition, never from input.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+
+
+_INSERT_LEDGER = _insert_sql("ledger", LEDGER_COLUMNS)
+_INSERT_DETAIL = _insert_sql("claude_entries", DETAIL_COLUMNS)
+
+
+def _ledger_row(placed: Placed, cost_mode: str, price_version: str, sqlite: bool) -> tuple[Any, ...]:
     entry = placed.entry
     usage = entry.usage
     error = entry.api_error_status is not None
-    return {
-        "id": placed.ledger_id,
-        "request_id": None,
-        "created_at": datetime.fromtimestamp(entry.ts_ms / 1000, UTC),
-        "project_id": (entry.cwd or placed.project_dir)[:1024],
-        "api_key_id": None,
-        "source": SOURCE,
-        "route": SOURCE,
-        "provider": "anthropic",
-        "model_requested": entry.model,
-        "model_served": entry.model,
-        "stream": False,
-        "status_code": entry.api_error_status if error else 200,
-        "outcome": "error" if error else "ok",
-        "input_tokens": usage.input_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
-        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-        "output_tokens": usage.output_tokens,
-        "reasoning_tokens": 0,
-        "cost_nanos": entry.ledger_cost(cost_mode),
-        "saved_cost_nanos": 0,
-        "tokens_saved": 0,
-        "cached": False,
-        "unpriced": entry.unpriced and not (cost_mode != "calculate" and entry.reported_nanos is not None),
-        "price_version": price_version,
-        "service_tier": None,
-        "latency_ms": None,
-        "ttft_ms": None,
-        "upstream_request_id": None,
-        "error_code": "api_error" if error else None,
-        "error_message": None,
-        "session_id": entry.session_id[:64],
-        "is_subagent": placed.is_subagent or entry.is_sidechain,
-        "external_id": entry.key,
-    }
+    created: Any = datetime.fromtimestamp(entry.ts_ms / 1000, UTC)
+    if sqlite:
+        created = created.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
+    unpriced = entry.unpriced and not (cost_mode != "calculate" and entry.reported_nanos is not None)
+    return (
+        placed.ledger_id, None, created, (entry.cwd or placed.project_dir)[:1024], None, SOURCE, SOURCE,
+        "anthropic", entry.model, entry.model, False, entry.api_error_status if error else 200,
+        "error" if error else "ok", usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens,
+        usage.cache_write_1h_tokens, usage.output_tokens, 0, entry.ledger_cost(cost_mode), 0, 0, False,
+        unpriced, price_version, None, None, None, None, "api_error" if error else None, None,
+        entry.session_id[:64], placed.is_subagent or entry.is_sidechain, entry.key,
+    )  # fmt: skip
 
 
-def _detail_row(placed: Placed) -> dict[str, Any]:
+def _detail_row(placed: Placed) -> tuple[Any, ...]:
     entry = placed.entry
     usage = entry.usage
-    return {
-        "external_id": entry.key,
-        "ledger_id": placed.ledger_id,
-        "seq": placed.seq,
-        "ts_ms": entry.ts_ms,
-        "project_dir": placed.project_dir[:512],
-        "cwd": entry.cwd[:1024] if entry.cwd else None,
-        "session_id": entry.session_id,
-        "file_path": placed.file_path[:1024],
-        "model": entry.model[:200] if entry.model else None,
-        "is_sidechain": entry.is_sidechain or placed.is_subagent,
-        "fast": entry.fast,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_creation_tokens": usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "reported_cost_nanos": entry.reported_nanos,
-        "calc_cost_nanos": entry.calc_nanos,
-        "ccusage_cost_nanos": entry.ccusage_nanos,
-        "unpriced": entry.unpriced,
-        "ccusage_unpriced": entry.ccusage_unpriced,
-    }
+    return (
+        entry.key, placed.ledger_id, placed.seq, entry.ts_ms, placed.project_dir[:512],
+        entry.cwd[:1024] if entry.cwd else None, entry.session_id, placed.file_path[:1024],
+        entry.model[:200] if entry.model else None, entry.is_sidechain or placed.is_subagent, entry.fast,
+        usage.input_tokens, usage.output_tokens, usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
+        usage.cache_read_tokens, entry.reported_nanos, entry.calc_nanos, entry.ccusage_nanos, entry.unpriced,
+        entry.ccusage_unpriced,
+    )  # fmt: skip
 
 
 def session_ids(cursors: Iterable[Cursor]) -> set[str]:

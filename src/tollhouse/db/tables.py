@@ -129,8 +129,6 @@ claude_entries = Table(
     Column("ccusage_cost_nanos", BigInteger, nullable=False),
     Column("unpriced", Boolean, nullable=False),
     Column("ccusage_unpriced", Boolean, nullable=False),
-    Index("ix_claude_entries_ledger_id", "ledger_id", unique=True),
-    Index("ix_claude_entries_ts_ms", "ts_ms"),
 )
 
 

@@ -112,8 +112,13 @@ class Exchange:
     def headers(self) -> dict[str, str]:
         provider = self.route.provider
         incoming = self.call.headers
-        out = {"content-type": "application/json", "accept": "text/event-stream" if self.call.stream else "application/json"}
-        key = provider.resolved_api_key()
+        out = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if self.call.stream else "application/json",
+        }
+        own = self.call.provider_keys  # the project's own provider keys (BYOK) win
+        key = (own.get(provider.name) or own.get(provider.protocol)) if own else None
+        key = key or provider.resolved_api_key()
         if self.upstream_protocol is WireProtocol.ANTHROPIC:
             out["anthropic-version"] = incoming.get("anthropic-version", ANTHROPIC_VERSION)
             if "anthropic-beta" in incoming:
@@ -152,7 +157,8 @@ class OpenAIPassthrough(Exchange):
 
     def upstream_body(self) -> bytes:
         call = self.call
-        body = call.body
+        # A shallow copy: a fallback provider must start from the caller's body, not this one's.
+        body = dict(call.body)
         changed = call.body_changed
         if self.route.upstream_model != call.model:
             body["model"] = self.route.upstream_model
@@ -190,8 +196,7 @@ class AnthropicPassthrough(Exchange):
     def upstream_body(self) -> bytes:
         call = self.call
         if self.route.upstream_model != call.model:
-            call.body["model"] = self.route.upstream_model
-            return orjson.dumps(call.body)
+            return orjson.dumps({**call.body, "model": self.route.upstream_model})
         return orjson.dumps(call.body) if call.body_changed else call.raw_body
 
     def parse(self, raw: bytes) -> Answer:
@@ -283,7 +288,9 @@ class _PartialCounter:
         self.output_chars = 0
 
     def estimate(self, known: Usage | None) -> Usage:
-        if known is not None and (known.input_tokens or known.cache_read_tokens or known.cache_write_5m_tokens):
+        if known is not None and (
+            known.input_tokens or known.cache_read_tokens or known.cache_write_5m_tokens
+        ):
             return Usage(
                 known.input_tokens,
                 known.cache_read_tokens,
@@ -291,7 +298,9 @@ class _PartialCounter:
                 known.cache_write_1h_tokens,
                 max(known.output_tokens, tokens_in_text(self.output_chars)),
             )
-        return Usage(input_tokens=prompt_tokens(self._call.body), output_tokens=tokens_in_text(self.output_chars))
+        return Usage(
+            input_tokens=prompt_tokens(self._call.body), output_tokens=tokens_in_text(self.output_chars)
+        )
 
 
 class _OpenAIStreamTap:

@@ -36,9 +36,7 @@ def _post(summary: str, description: str, required: list[str]) -> dict[str, Any]
                 },
             },
             "responses": {
-                "200": {
-                    "description": "The provider's answer as it sent it (JSON or text/event-stream)."
-                },
+                "200": {"description": "The provider's answer as it sent it (JSON or text/event-stream)."},
                 "400": {"description": "invalid_json, missing_field, invalid_parameter or invalid_model."},
                 "413": {"description": "payload_too_large."},
                 "502": {"description": "provider_error."},

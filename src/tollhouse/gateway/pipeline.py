@@ -19,7 +19,7 @@ from tollhouse.errors import NoProvider, TollhouseError, UpstreamError, Upstream
 from tollhouse.gateway.call import Call, Endpoint
 from tollhouse.gateway.call import Protocol as WireProtocol
 from tollhouse.gateway.estimate import prompt_tokens
-from tollhouse.gateway.exchange import Answer, Exchange, StreamTap, exchange_for
+from tollhouse.gateway.exchange import Exchange, StreamTap, exchange_for
 from tollhouse.gateway.providers import ProviderRegistry
 from tollhouse.gateway.results import BodyResult, StreamResult
 from tollhouse.gateway.sse import SSEParser, encode
@@ -29,7 +29,8 @@ from tollhouse.ledger.writer import LedgerWriter
 from tollhouse.pricing.cost import Cost, TierRule, compute_cost
 from tollhouse.pricing.table import PriceTable
 from tollhouse.pricing.usage import Usage
-from tollhouse.tenancy.projects import ProjectDirectory
+from tollhouse.tenancy import sandbox
+from tollhouse.tenancy.gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ class GatewayService:
         client: UpstreamClient,
         prices: PriceTable,
         ledger: LedgerWriter,
-        projects: ProjectDirectory,
+        gate: Gate,
         tier_rule: TierRule = TierRule.ANTHROPIC,
     ) -> None:
         self._registry = registry
         self._client = client
         self._prices = prices
         self._ledger = ledger
-        self._projects = projects
+        self._gate = gate
         self._tier_rule = tier_rule
 
     @property
@@ -59,8 +60,9 @@ class GatewayService:
         return self._registry
 
     async def handle(self, call: Call) -> BodyResult | StreamResult:
+        if call.sandbox:
+            return self._sandbox(call)
         exchanges = self._exchanges(call)
-        await self._projects.ensure(call.project_id)
         if call.endpoint is Endpoint.COUNT_TOKENS and exchanges[0].upstream_protocol is WireProtocol.OPENAI:
             return self._count_locally(call, exchanges[0])
         exchange, upstream = await self._send(call, exchanges)
@@ -92,13 +94,17 @@ class GatewayService:
         for exchange in exchanges:
             try:
                 body = exchange.upstream_body()
-                response = await self._client.send(exchange.route.provider, exchange.url(), body, exchange.headers())
+                response = await self._client.send(
+                    exchange.route.provider, exchange.url(), body, exchange.headers()
+                )
                 return exchange, response
             except UpstreamRejected as exc:
                 exc.details.setdefault("provider", exchange.route.provider.name)
                 raise
             except UpstreamError as exc:
-                log.warning("provider %s failed for %s: %s", exchange.route.provider.name, call.model, exc.message)
+                log.warning(
+                    "provider %s failed for %s: %s", exchange.route.provider.name, call.model, exc.message
+                )
                 last = exc
         assert last is not None
         raise last
@@ -133,7 +139,9 @@ class GatewayService:
         headers["cache-control"] = "no-cache"
         return StreamResult(upstream.status, self._relay(call, exchange, upstream), headers)
 
-    async def _relay(self, call: Call, exchange: Exchange, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, call: Call, exchange: Exchange, upstream: UpstreamResponse
+    ) -> AsyncIterator[bytes]:
         tap: StreamTap = exchange.tap()
         parser = SSEParser()
         first_byte: int | None = None
@@ -184,11 +192,52 @@ class GatewayService:
         tokens = prompt_tokens(call.body)
         latency = call.elapsed_ms()
         zero = Cost(nanos=0, unpriced=False)
-        self._record(call, exchange, status=200, outcome=Outcome.OK, usage=Usage(), cost=zero,
-                     served=exchange.route.upstream_model, tier=None, latency=latency, ttft=latency,
-                     upstream_id=None)
+        self._record(
+            call,
+            exchange,
+            status=200,
+            outcome=Outcome.OK,
+            usage=Usage(),
+            cost=zero,
+            served=exchange.route.upstream_model,
+            tier=None,
+            latency=latency,
+            ttft=latency,
+            upstream_id=None,
+        )
         headers = self._headers(call, exchange, None, zero, latency)
         return BodyResult(200, orjson.dumps({"input_tokens": tokens}), headers)
+
+    def _sandbox(self, call: Call) -> BodyResult | StreamResult:
+        """A th_test_ key: an answer made here, never sent upstream, free."""
+        made = sandbox.answer(call)
+        latency = call.elapsed_ms()
+        headers = {
+            "x-tollhouse-request-id": call.request_id,
+            "x-tollhouse-provider": "sandbox",
+            "x-tollhouse-served-model": call.model,
+            "x-tollhouse-cached": "false",
+            "x-tollhouse-cost-usd": "0",
+            "x-tollhouse-latency-ms": str(latency),
+            "x-tollhouse-sandbox": "true",
+        }
+        self._record(
+            call,
+            None,
+            status=200,
+            outcome=Outcome.SANDBOX,
+            usage=made.usage,
+            cost=Cost(nanos=0, unpriced=False),
+            served=call.model,
+            tier=None,
+            latency=latency,
+            ttft=latency,
+            upstream_id=None,
+        )
+        if made.body is not None:
+            return BodyResult(200, made.body, headers)
+        headers["cache-control"] = "no-cache"
+        return StreamResult(200, _replay(made.chunks), headers)
 
     def _price(self, usage: Usage, served: str, asked: str, tier: str | None) -> Cost:
         price = self._prices.lookup(served) or self._prices.lookup(asked)
@@ -232,12 +281,14 @@ class GatewayService:
         upstream_id: str | None,
         error: TollhouseError | None = None,
     ) -> None:
+        self._gate.settle(call, cost.nanos, usage.total_tokens)
         self._ledger.record(
             LedgerEntry(
                 id=_log_id(call),
                 request_id=call.request_id,
                 created_at=call.created_at,
                 project_id=call.project_id,
+                api_key_id=call.api_key_id,
                 source=SOURCE,
                 route=call.endpoint.value,
                 provider=exchange.route.provider.name if exchange else None,
@@ -261,6 +312,7 @@ class GatewayService:
 
     def record_failure(self, call: Call, exc: TollhouseError) -> None:
         """The ledger row for a call refused or failed before any answer reached the client."""
+        self._gate.settle(call, 0, 0)  # releases the reservation
         provider = exc.details.get("provider") if isinstance(exc.details.get("provider"), str) else None
         self._ledger.record(
             LedgerEntry(
@@ -268,6 +320,7 @@ class GatewayService:
                 request_id=call.request_id,
                 created_at=call.created_at,
                 project_id=call.project_id,
+                api_key_id=call.api_key_id,
                 source=SOURCE,
                 route=call.endpoint.value,
                 provider=provider,
@@ -281,6 +334,11 @@ class GatewayService:
                 error_message=exc.message,
             )
         )
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _log_id(call: Call) -> str:
@@ -315,6 +373,7 @@ def _stream_error(call: Call, exc: TollhouseError) -> bytes:
     if call.endpoint.protocol is WireProtocol.ANTHROPIC:
         payload = {"type": "error", "error": {"type": "api_error", "message": exc.message}}
         return encode(orjson.dumps(payload), "error")
-    payload = {"error": {"message": exc.message, "type": exc.openai_type, "code": exc.error_code, "param": None}}
+    payload = {
+        "error": {"message": exc.message, "type": exc.openai_type, "code": exc.error_code, "param": None}
+    }
     return encode(orjson.dumps(payload))
-

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tollhouse.errors import PayloadTooLarge, TollhouseError
+from tollhouse.errors import Forbidden, PayloadTooLarge, TollhouseError, Unauthorized
 from tollhouse.gateway.call import Endpoint, Protocol, parse_call
 from tollhouse.gateway.pipeline import GatewayService
 from tollhouse.gateway.responses import gateway_error, to_response
 from tollhouse.http import JSONResponse
 from tollhouse.ids import new_id
+from tollhouse.tenancy.gate import Gate
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -27,7 +28,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes", details={"limit_bytes": limit})
+            raise PayloadTooLarge(
+                f"request body is larger than {limit} bytes", details={"limit_bytes": limit}
+            )
         parts.append(chunk)
     return b"".join(parts)
 
@@ -39,6 +42,7 @@ def _headers(request: Request) -> dict[str, str]:
 def gateway_handler(endpoint: Endpoint) -> Handler:
     async def handle(request: Request) -> Response:
         gateway: GatewayService = request.app.state.gateway
+        gate: Gate = request.app.state.tenancy.gate
         limit: int = request.app.state.settings.gateway.max_body_bytes
         try:
             raw = await read_body(request, limit)
@@ -46,11 +50,18 @@ def gateway_handler(endpoint: Endpoint) -> Handler:
         except TollhouseError as exc:
             return gateway_error(exc, endpoint.protocol, new_id("req"))
         try:
+            await gate.admit(call)
             result = await gateway.handle(call)
+        except (Unauthorized, Forbidden) as exc:
+            return gateway_error(exc, endpoint.protocol, call.request_id)  # no row for an unknown caller
         except TollhouseError as exc:
             gateway.record_failure(call, exc)
-            return gateway_error(exc, endpoint.protocol, call.request_id)
-        return to_response(result)
+            response = gateway_error(exc, endpoint.protocol, call.request_id)
+        else:
+            response = to_response(result)
+        if call.rate_headers:
+            response.headers.update(call.rate_headers)
+        return response
 
     handle.__name__ = "gateway_" + endpoint.name.lower()
     return handle
@@ -59,10 +70,16 @@ def gateway_handler(endpoint: Endpoint) -> Handler:
 async def list_models(request: Request) -> Response:
     """Configured model names, in OpenAI's shape, or Anthropic's when the caller is an Anthropic SDK."""
     gateway: GatewayService = request.app.state.gateway
+    protocol = Protocol.ANTHROPIC if "anthropic-version" in request.headers else Protocol.OPENAI
+    try:
+        await request.app.state.tenancy.gate.authenticate(_headers(request))
+    except TollhouseError as exc:
+        return gateway_error(exc, protocol, new_id("req"))
     models = gateway.registry.listed_models()
     if "anthropic-version" in request.headers:
         data = [
-            {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"} for m, _ in models
+            {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
+            for m, _ in models
         ]
         return JSONResponse(
             {
@@ -73,7 +90,10 @@ async def list_models(request: Request) -> Response:
             }
         )
     return JSONResponse(
-        {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in models]}
+        {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in models],
+        }
     )
 
 

@@ -15,6 +15,7 @@ class Outcome:
     ERROR = "error"
     CLIENT_DISCONNECTED = "client_disconnected"
     CACHE_HIT = "cache_hit"
+    SANDBOX = "sandbox"  # a th_test_ key: answered locally, never charged
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ async def project_usage(request: Request, project_id: str = "default", period: s
             details={"period": period},
         ) from None
     state = request.app.state
+    project_id, budget = await state.tenancy.usage_scope(dict(request.headers), project_id)
     start, end = period_bounds(chosen, state.settings.zone)
     models = await usage_by_model(state.engine, project_id, start, end)
     total_nanos = sum(m.cost_nanos for m in models)
@@ -41,6 +42,5 @@ async def project_usage(request: Request, project_id: str = "default", period: s
             m.model: {"requests": m.requests, "tokens": m.tokens, "cost": m.cost_nanos / 1e9} for m in models
         },
         "unpriced_models": [m.model for m in models if m.unpriced],
-        "limit": None,
-        "remaining": None,
+        **budget,
     }

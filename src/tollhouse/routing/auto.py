@@ -99,7 +99,11 @@ class AutoRouter:
                 f"Large context ({context_tokens} tokens > {s.long_context_tokens}) → {s.long_context_model}",
                 "long_context",
             )
-        if len(prompt) < s.simple_max_chars and self._simple is not None and (hit := self._simple.search(prompt)):
+        if (
+            len(prompt) < s.simple_max_chars
+            and self._simple is not None
+            and (hit := self._simple.search(prompt))
+        ):
             return AutoPick(
                 s.cheap_model,
                 f"Simple prompt ({len(prompt)} chars, keyword '{hit.group(0).lower()}') → {s.cheap_model}",
@@ -108,7 +112,8 @@ class AutoRouter:
         if self._complex is not None and (hit := self._complex.search(prompt)):
             return AutoPick(
                 s.mid_model,
-                f"Complex reasoning keywords ('{hit.group(0).lower()}') with sufficient budget → {s.mid_model}",
+                f"Complex reasoning keywords ('{hit.group(0).lower()}') with sufficient budget "
+                f"→ {s.mid_model}",
                 "complex",
             )
         default = s.default_model or s.mid_model

@@ -31,8 +31,8 @@ class OverrideRule(_Section):
     from_model: str = Field(
         default="*",
         alias="from",
-        description="Requested model, exact or glob (`claude-sonnet-4-5*`); `auto` matches calls "
-        "with no model. Case-insensitive; `4.5` and `4-5` are the same.",
+        description="Written `from` in the file: the requested model, exact or glob (`claude-sonnet-4-5*`); "
+        "`auto` matches calls with no model. Case-insensitive; `4.5` and `4-5` are the same.",
     )
     to: str = Field(description="Model served instead (an alias is resolved).")
     projects: tuple[str, ...] = Field(default=(), description="Only for these projects (globs); empty: all.")
@@ -50,7 +50,8 @@ class OverrideRule(_Section):
         default=None, ge=0, description="Only when the prompt estimate is at most this many tokens."
     )
     tools: bool | None = Field(
-        default=None, description="`true`: only when the request offers tools; `false`: only when it offers none."
+        default=None,
+        description="`true`: only when the request offers tools; `false`: only when it offers none.",
     )
     thinking: bool | None = Field(
         default=None,
@@ -107,8 +108,9 @@ class RoutingSettings(_Section):
         default=0.05, ge=0, description="Remaining budget (USD) below which the cheap model is forced."
     )
     long_context_tokens: int = Field(
-        default=10_000, ge=0, description="Context estimate (prompt + `max_tokens`) above which the long-context "
-        "model is used.",
+        default=10_000,
+        ge=0,
+        description="Context estimate (prompt + `max_tokens`) above which the long-context model is used.",
     )
     simple_max_chars: int = Field(
         default=100, ge=0, description="A prompt this short with a simple keyword goes to the cheap model."
@@ -119,8 +121,19 @@ class RoutingSettings(_Section):
     )
     complex_keywords: tuple[str, ...] = Field(
         default=(
-            "analyze", "analyse", "architect", "architecture", "debug", "design", "refactor", "optimize",
-            "investigate", "prove", "reason", "security", "review",
+            "analyze",
+            "analyse",
+            "architect",
+            "architecture",
+            "debug",
+            "design",
+            "refactor",
+            "optimize",
+            "investigate",
+            "prove",
+            "reason",
+            "security",
+            "review",
         ),
         description="Words marking a complex prompt, sent to the mid model.",
     )

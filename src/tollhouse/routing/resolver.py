@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tollhouse.errors import MissingField
 from tollhouse.gateway.estimate import prompt_tokens
@@ -21,6 +21,9 @@ from tollhouse.routing.config import (
     RoutingSettings,
 )
 from tollhouse.routing.rules import CompiledRule, RequestFacts, compile_rules, normalise_model
+
+if TYPE_CHECKING:
+    from tollhouse.settings import Settings
 
 _MEMO_LIMIT = 10_000  # model names come from callers: bound what we remember about them
 
@@ -67,8 +70,8 @@ class ModelResolver:
         self._candidates: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ModelResolver:
-        """From the root ``Settings`` (typed loosely so this package never imports it)."""
+    def from_settings(cls, settings: Settings) -> ModelResolver:
+        """From the root ``Settings`` (imported for typing only: settings imports this package's config)."""
         return cls(aliases=settings.aliases, overrides=settings.overrides, routing=settings.routing)
 
     @property
@@ -93,7 +96,9 @@ class ModelResolver:
         if is_auto:
             if not self._auto.enabled:
                 raise MissingField("'model' is required (auto-routing is turned off)", param="model")
-            pick = self.recommend(last_user_text(request.body), self._auto.context_tokens(request.body), request.budget)
+            pick = self.recommend(
+                last_user_text(request.body), self._auto.context_tokens(request.body), request.budget
+            )
             return Resolution(requested, self.expand_alias(pick.choice), None, pick.reasoning, True, None)
         reason = f"alias {requested} → {expanded}" if alias else "as requested"
         return Resolution(requested, expanded, None, reason, False, alias)

@@ -41,7 +41,9 @@ class Invalidator:
             try:
                 await self._redis.publish(self._channel, f"{kind}:{value}")
             except RedisError:
-                log.warning("could not publish an invalidation; other processes catch up within the cache TTL")
+                log.warning(
+                    "could not publish an invalidation; other processes catch up within the cache TTL"
+                )
 
     async def _listen(self) -> None:
         assert self._redis is not None

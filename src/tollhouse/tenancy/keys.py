@@ -54,8 +54,8 @@ def hash_key(secret: str) -> str:
 
 def hint_of(secret: str) -> str:
     """Enough to tell keys apart in a listing (``th_proj_AbCd…``), far too little to use."""
-    head, _, body = secret.rpartition("_")
-    return f"{head}_{body[:4]}…"
+    head = len(KEY_PREFIX) + len(KeyKind.PROJECT.value) + 1  # "th_proj_" and "th_test_" alike
+    return f"{secret[: head + 4]}…"
 
 
 def presented_key(headers: dict[str, str]) -> str | None:

@@ -83,3 +83,29 @@ class WindowClock:
             self._month = start.astimezone(self._zone).strftime("%Y-%m")
             self._month_end = end.timestamp()
         return Windows(minute, (minute + 1) * 60, self._month, int(self._month_end))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodWindow:
+    index: str  # "day:2026-11-22", "week:2026-11-16", "month:2026-11"
+    start: float
+    end: float
+
+
+class PeriodClock:
+    """The current budget period (day, week or month in the configured zone), recomputed only
+    when the cached one has ended."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._cached: dict[Period, PeriodWindow] = {}
+
+    def window(self, period: Period, at: float) -> PeriodWindow:
+        cached = self._cached.get(period)
+        if cached is not None and cached.start <= at < cached.end:
+            return cached
+        start, end = period_bounds(period, self._zone, datetime.fromtimestamp(at, UTC))
+        label = start.astimezone(self._zone).strftime("%Y-%m" if period is Period.MONTH else "%Y-%m-%d")
+        window = PeriodWindow(f"{period.value}:{label}", start.timestamp(), end.timestamp())
+        self._cached[period] = window
+        return window

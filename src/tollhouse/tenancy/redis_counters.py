@@ -108,12 +108,13 @@ class RedisCounters:
             try:
                 code, minute_used, month_used, index, nanos, tokens = await self._admit(keys=keys, args=args)
             except RedisError as exc:
+                log.warning("admission failed closed: Redis error %s", type(exc).__name__)
                 raise ServiceUnavailable("the shared counter store (Redis) is unavailable") from exc
             if code == 4:  # a budget counter not yet seeded for this period
                 await self.seed(ask.lines[int(index) - 1])
                 continue
-            line = ask.lines[int(index) - 1] if code == Verdict.BUDGET else None
-            return Outcome(int(code), int(minute_used), int(month_used), line, int(nanos), int(tokens))
+            refused = ask.lines[int(index) - 1] if code == Verdict.BUDGET else None
+            return Outcome(int(code), int(minute_used), int(month_used), refused, int(nanos), int(tokens))
         raise ServiceUnavailable("budget counters could not be seeded")
 
     async def seed(self, line: BudgetLine) -> None:

@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.db.tables import api_keys, budgets, ledger, organizations, projects, provider_keys
 from tollhouse.ids import new_id
-from tollhouse.ledger.entry import Outcome
 from tollhouse.ledger.queries import TOKENS
 from tollhouse.tenancy.keys import KeyKind, KeyRecord, NewKey, make_key
 from tollhouse.timeutil import Period, as_utc
@@ -77,8 +77,13 @@ class TenancyStore:
     # -- projects ------------------------------------------------------------------------------
 
     async def create_project(
-        self, name: str, *, project_id: str | None = None, org_id: str | None = None,
-        plan: str | None = None, provider: str | None = None,
+        self,
+        name: str,
+        *,
+        project_id: str | None = None,
+        org_id: str | None = None,
+        plan: str | None = None,
+        provider: str | None = None,
     ) -> ProjectRow:
         now = datetime.now(UTC)
         pid = project_id or new_id("proj")
@@ -98,10 +103,8 @@ class TenancyStore:
         """The local, keyless mode: a project named by a call exists from its first call."""
         if await self.get_project(project_id) is not None:
             return
-        try:
+        with contextlib.suppress(IntegrityError):  # another request or process created it first
             await self.create_project(project_id, project_id=project_id)
-        except IntegrityError:
-            pass  # another request or process created it first
 
     async def get_project(self, project_id: str) -> ProjectRow | None:
         async with self.engine.connect() as conn:
@@ -139,8 +142,13 @@ class TenancyStore:
         async with self.engine.begin() as conn:
             await conn.execute(
                 api_keys.insert().values(
-                    id=row.id, project_id=project_id, name=name, kind=kind.value,
-                    key_hash=made.key_hash, hint=made.hint, created_at=row.created_at,
+                    id=row.id,
+                    project_id=project_id,
+                    name=name,
+                    kind=kind.value,
+                    key_hash=made.key_hash,
+                    hint=made.hint,
+                    created_at=row.created_at,
                 )
             )
         return row, made
@@ -167,7 +175,9 @@ class TenancyStore:
         async with self.engine.begin() as conn:
             key_hash = await conn.scalar(
                 select(api_keys.c.key_hash).where(
-                    api_keys.c.id == key_id, api_keys.c.project_id == project_id, api_keys.c.revoked_at.is_(None)
+                    api_keys.c.id == key_id,
+                    api_keys.c.project_id == project_id,
+                    api_keys.c.revoked_at.is_(None),
                 )
             )
             if key_hash is None:
@@ -197,10 +207,10 @@ class TenancyStore:
         """Batched ``last_used_at`` (one statement for many keys, every few seconds)."""
         if not used:
             return
-        from sqlalchemy import bindparam
-
         statement = (
-            update(api_keys).where(api_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("used"))
+            update(api_keys)
+            .where(api_keys.c.id == bindparam("key_id"))
+            .values(last_used_at=bindparam("used"))
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement, [{"key_id": k, "used": t} for k, t in used.items()])
@@ -247,8 +257,11 @@ class TenancyStore:
             )
             await conn.execute(
                 budgets.insert().values(
-                    project_id=project_id, key_id=budget.key_id, period=budget.period.value,
-                    limit_nanos=budget.limit_nanos, limit_tokens=budget.limit_tokens,
+                    project_id=project_id,
+                    key_id=budget.key_id,
+                    period=budget.period.value,
+                    limit_nanos=budget.limit_nanos,
+                    limit_tokens=budget.limit_tokens,
                     updated_at=datetime.now(UTC),
                 )
             )
@@ -264,11 +277,11 @@ class TenancyStore:
         query = select(budgets).where(budgets.c.project_id == project_id)
         async with self.engine.connect() as conn:
             rows = list(await conn.execute(query))
-        return {
-            r.key_id: Budget(r.key_id, Period(r.period), r.limit_nanos, r.limit_tokens) for r in rows
-        }
+        return {r.key_id: Budget(r.key_id, Period(r.period), r.limit_nanos, r.limit_tokens) for r in rows}
 
-    async def spent(self, project_id: str, key_id: str | None, start: datetime, end: datetime) -> tuple[int, int]:
+    async def spent(
+        self, project_id: str, key_id: str | None, start: datetime, end: datetime
+    ) -> tuple[int, int]:
         """(nano-dollars, tokens) recorded in [start, end): seeds a budget counter, once per period."""
         query = select(
             func.coalesce(func.sum(ledger.c.cost_nanos), 0), func.coalesce(func.sum(TOKENS), 0)

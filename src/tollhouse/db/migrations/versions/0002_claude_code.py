@@ -61,8 +61,6 @@ def upgrade() -> None:
         sa.Column("ccusage_unpriced", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("external_id", name="pk_claude_entries"),
     )
-    op.create_index("ix_claude_entries_ledger_id", "claude_entries", ["ledger_id"], unique=True)
-    op.create_index("ix_claude_entries_ts_ms", "claude_entries", ["ts_ms"])
 
 
 def downgrade() -> None:
