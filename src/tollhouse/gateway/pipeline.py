@@ -19,10 +19,11 @@ from tollhouse.errors import NoProvider, TollhouseError, UpstreamError, Upstream
 from tollhouse.gateway.call import Call, Endpoint
 from tollhouse.gateway.call import Protocol as WireProtocol
 from tollhouse.gateway.estimate import prompt_tokens
-from tollhouse.gateway.exchange import Exchange, StreamTap, exchange_for
+from tollhouse.gateway.exchange import Exchange, exchange_for
 from tollhouse.gateway.providers import ProviderRegistry
 from tollhouse.gateway.results import BodyResult, StreamResult
 from tollhouse.gateway.sse import SSEParser, encode
+from tollhouse.gateway.taps import StreamTap
 from tollhouse.gateway.upstream import UpstreamClient, UpstreamResponse
 from tollhouse.ledger.entry import LedgerEntry, Outcome
 from tollhouse.ledger.writer import LedgerWriter

@@ -41,6 +41,7 @@ class LedgerWriter:
         # Rows taken off the queue but not yet written: kept here, not in a local, so a
         # shutdown that cancels the writer mid-gather still writes them.
         self._gathering: list[LedgerEntry] = []
+        self._wake = asyncio.Event()
         self._listeners: list[Listener] = []
         self._progress = asyncio.Condition()
         self._accepted = 0
@@ -61,6 +62,8 @@ class LedgerWriter:
         self._accepted += 1
         try:
             self._queue.put_nowait(entry)
+            if self._queue.qsize() + len(self._gathering) >= self._batch_size:
+                self._wake.set()
         except asyncio.QueueFull:
             # Never drop a row: hand the wait to a task so the caller's response is not held.
             asyncio.get_running_loop().create_task(self._queue.put(entry))
@@ -95,19 +98,28 @@ class LedgerWriter:
         while True:
             self._gathering.append(await self._queue.get())
             deadline = loop.time() + self._interval
+            # Wait once for the batch to fill or the interval to pass, then drain without awaiting:
+            # one timer per batch instead of one wait_for (task + timer) per row.
             while len(self._gathering) < self._batch_size:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
+                self._drain()
+                remaining = deadline - loop.time()
+                if len(self._gathering) >= self._batch_size or remaining <= 0:
                     break
-                try:
-                    self._gathering.append(await asyncio.wait_for(self._queue.get(), timeout))
-                except TimeoutError:
-                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), remaining)
             batch, self._gathering = self._gathering, []
             # Shielded: a shutdown that lands mid-write lets the write finish (close() awaits it).
             self._inflight = asyncio.create_task(self._write(batch))
             await asyncio.shield(self._inflight)
             self._inflight = None
+
+    def _drain(self) -> None:
+        while len(self._gathering) < self._batch_size:
+            try:
+                self._gathering.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return
 
     async def _write(self, batch: list[LedgerEntry]) -> None:
         rows = [entry.as_row() for entry in batch]
