@@ -105,7 +105,8 @@ claude_files = Table(
 
 # One row per de-duplicated Claude Code response, beside its ledger row: what ccusage-compatible
 # reports need and the ledger does not hold (the transcript's own costUSD, the cost under both
-# long-context rules, the encoded project directory, first-seen order).
+# long-context rules, the encoded project directory, first-seen order). `seq` orders first
+# sightings; the session index lets report roll-ups be recomputed one session at a time.
 claude_entries = Table(
     "claude_entries",
     metadata,
@@ -116,7 +117,6 @@ claude_entries = Table(
     Column("project_dir", String(512), nullable=False),
     Column("cwd", String(1024), nullable=True),
     Column("session_id", String(128), nullable=False),
-    Column("file_path", String(1024), nullable=False),
     Column("model", String(200), nullable=True),
     Column("is_sidechain", Boolean, nullable=False),
     Column("fast", Boolean, nullable=False),
@@ -129,6 +129,58 @@ claude_entries = Table(
     Column("ccusage_cost_nanos", BigInteger, nullable=False),
     Column("unpriced", Boolean, nullable=False),
     Column("ccusage_unpriced", Boolean, nullable=False),
+    Index("ix_claude_entries_session_id", "session_id"),
+)
+
+# Sessions whose entries changed (appended by every import; `id` only grows). Each roll-up kind
+# remembers the last id it has folded in, so a report recomputes only the sessions changed since.
+claude_dirty = Table(
+    "claude_dirty",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("session_id", String(128), nullable=False),
+)
+
+# Report roll-ups, per session: `kind` is "session" (no time key), "hour" (k1 = UTC hour, k2 = 1
+# for entries stamped exactly on the hour: blocks) or "day:<zone>" (k1 = local day number).
+# Costs are kept under every cost mode and long-context rule; m_* count entries without a price.
+claude_agg = Table(
+    "claude_agg",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("kind", String(80), primary_key=True),
+    Column("k1", BigInteger, primary_key=True),
+    Column("k2", Integer, primary_key=True),
+    Column("project_dir", String(512), primary_key=True),
+    Column("cwd", String(1024), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("fast", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("c_calc", BigInteger, nullable=False),
+    Column("c_ccusage", BigInteger, nullable=False),
+    Column("c_display", BigInteger, nullable=False),
+    Column("c_auto", BigInteger, nullable=False),
+    Column("c_auto_ccusage", BigInteger, nullable=False),
+    Column("m_calc", BigInteger, nullable=False),
+    Column("m_calc_ccusage", BigInteger, nullable=False),
+    Column("m_auto", BigInteger, nullable=False),
+    Column("m_auto_ccusage", BigInteger, nullable=False),
+    Column("min_seq", BigInteger, nullable=False),
+    Column("min_ts", BigInteger, nullable=False),
+    Column("max_ts", BigInteger, nullable=False),
+    Index("ix_claude_agg_kind", "kind"),
+)
+
+# How far each roll-up kind has folded in `claude_dirty`.
+claude_agg_state = Table(
+    "claude_agg_state",
+    metadata,
+    Column("kind", String(80), primary_key=True),
+    Column("dirty_id", BigInteger, nullable=False),
 )
 
 

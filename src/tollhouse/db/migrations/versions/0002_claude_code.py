@@ -1,4 +1,4 @@
-"""Claude Code import: per-file read cursors, per-entry detail, a ledger project wide enough for a path.
+"""Claude Code import: per-file read cursors, per-entry detail, report roll-ups, a ledger project wide enough for a path.
 
 Revision ID: 0002
 Revises: 0001
@@ -46,7 +46,6 @@ def upgrade() -> None:
         sa.Column("project_dir", sa.String(512), nullable=False),
         sa.Column("cwd", sa.String(1024), nullable=True),
         sa.Column("session_id", sa.String(128), nullable=False),
-        sa.Column("file_path", sa.String(1024), nullable=False),
         sa.Column("model", sa.String(200), nullable=True),
         sa.Column("is_sidechain", sa.Boolean(), nullable=False),
         sa.Column("fast", sa.Boolean(), nullable=False),
@@ -61,9 +60,50 @@ def upgrade() -> None:
         sa.Column("ccusage_unpriced", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("external_id", name="pk_claude_entries"),
     )
+    op.create_index("ix_claude_entries_session_id", "claude_entries", ["session_id"])
+    op.create_table(
+        "claude_dirty",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("session_id", sa.String(128), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_claude_dirty"),
+    )
+    op.create_table(
+        "claude_agg",
+        sa.Column("session_id", sa.String(128), nullable=False),
+        sa.Column("kind", sa.String(80), nullable=False),
+        sa.Column("k1", sa.BigInteger(), nullable=False),
+        sa.Column("k2", sa.Integer(), nullable=False),
+        sa.Column("project_dir", sa.String(512), nullable=False),
+        sa.Column("cwd", sa.String(1024), nullable=False),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("fast", sa.Integer(), nullable=False),
+        *(
+            sa.Column(name, sa.BigInteger(), nullable=False)
+            for name in (
+                "n", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens",
+                "c_calc", "c_ccusage", "c_display", "c_auto", "c_auto_ccusage", "m_calc",
+                "m_calc_ccusage", "m_auto", "m_auto_ccusage", "min_seq", "min_ts", "max_ts",
+            )
+        ),  # fmt: skip
+        sa.PrimaryKeyConstraint(
+            "session_id", "kind", "k1", "k2", "project_dir", "cwd", "model", "fast", name="pk_claude_agg"
+        ),
+    )
+    op.create_index("ix_claude_agg_kind", "claude_agg", ["kind"])
+    op.create_table(
+        "claude_agg_state",
+        sa.Column("kind", sa.String(80), nullable=False),
+        sa.Column("dirty_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", name="pk_claude_agg_state"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("claude_agg_state")
+    op.drop_index("ix_claude_agg_kind", table_name="claude_agg")
+    op.drop_table("claude_agg")
+    op.drop_table("claude_dirty")
+    op.drop_index("ix_claude_entries_session_id", table_name="claude_entries")
     op.drop_table("claude_entries")
     op.drop_table("claude_files")
     with op.batch_alter_table("ledger") as batch:
