@@ -92,6 +92,7 @@ def main() -> None:
     theirs = [args.ccusage, "claude", "daily", "--json", "--offline", "-z", "UTC"]
 
     rows: list[tuple[str, float, int, float, int]] = []
+    loads = " / ".join(f"{v:.2f}" for v in os.getloadavg())  # 1, 5, 15 minutes, before the first run
     their_cold = timed(theirs, base)
     cold = timed(report, ours)
     assert totals(cold[2]) == totals(their_cold[2]), (totals(cold[2]), totals(their_cold[2]))
@@ -110,7 +111,7 @@ def main() -> None:
         their = timed([args.ccusage, "claude", name, "--json", "--offline", "-z", "UTC"], base)
         rows.append((f"warm `{name}`", mine[0], mine[1], their[0], their[1]))
 
-    print(f"data: {args.sessions} files, {os.cpu_count()} CPUs\n")
+    print(f"data: {args.sessions} files, {os.cpu_count()} CPUs, load average {loads}\n")
     print("| step | Tollhouse s | Tollhouse peak MB | ccusage s | ccusage peak MB | ccusage / Tollhouse |")
     print("|---|---|---|---|---|---|")
     for name, ours_s, ours_mb, their_s, their_mb in rows:

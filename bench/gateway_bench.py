@@ -194,7 +194,10 @@ def start_upstream(workdir: Path, running: ExitStack) -> tuple[Server, str]:
     return server, base
 
 
-def start_tollhouse(workdir: Path, upstream: str, running: ExitStack) -> tuple[Server, str, Path]:
+def start_tollhouse(
+    workdir: Path, upstream: str, running: ExitStack, extra_config: str = ""
+) -> tuple[Server, str, Path]:
+    """``extra_config``: TOML appended to the config (the cache bench turns the cache on)."""
     port = free_port()
     data_dir = workdir / "tollhouse-data"
     data_dir.mkdir()
@@ -215,7 +218,7 @@ protocol = "anthropic"
 base_url = "{upstream}"
 api_key = "sk-bench"
 models = ["claude-*"]
-"""
+{extra_config}"""
     )
     tollhouse = Path(sys.executable).parent / "tollhouse"
     env = {"TOLLHOUSE_DATA_DIR": str(data_dir), "TOLLHOUSE_CLAUDE_CODE__ENABLED": "false"}
@@ -506,7 +509,10 @@ def bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp, ExitStack() as running:
         workdir = Path(tmp)
         upstream, upstream_url = start_upstream(workdir, running)
-        tollhouse, tollhouse_url, ledger_db = start_tollhouse(workdir, upstream_url, running)
+        # Every request here is identical: with the cache on, all but the first would be hits.
+        # This bench measures the forwarding path; bench/cache_e2e_bench.py measures the cache.
+        cache = "" if args.cache else "\n[cache]\nenabled = false\n"
+        tollhouse, tollhouse_url, ledger_db = start_tollhouse(workdir, upstream_url, running, cache)
         chat = "/v1/chat/completions"
         targets = [
             Target("direct", upstream_url + chat, {"authorization": "Bearer sk-bench"}, upstream),
@@ -566,6 +572,9 @@ def main() -> None:
         "--litellm-venv", type=Path, default=Path("/tmp/litellm-venv"), help="skipped when absent"
     )
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK}")
+    parser.add_argument(
+        "--cache", action="store_true", help="leave the response cache on (identical requests then hit it)"
+    )
     parser.add_argument("--requests", type=int, default=None, help="requests per phase (overrides the size)")
     parser.add_argument(
         "--settle", type=float, default=1.0, help="seconds between the last request and SIGTERM (default 1)"

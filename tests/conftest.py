@@ -138,6 +138,9 @@ def start_gateway(tmp_path: Path) -> Iterator[StartGateway]:
             "ledger": {"flush_interval_ms": 10},
             "gateway": {"retry_backoff_s": 0.01},
             "claude_code": {"enabled": False},
+            # Most tests repeat one request and expect the provider to see each: the cache tests
+            # (tests/test_cost_cutting_*.py) turn it on.
+            "cache": {"enabled": False},
         }
         values.update(overrides)
         server = ServerThread(load_settings(None, **values))

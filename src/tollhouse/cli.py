@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tollhouse import __version__
 from tollhouse.errors import ConfigError, TollhouseError
-from tollhouse.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tollhouse.settings import Settings
 
 _PER_MILLION = Decimal(1_000_000)
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
+    from tollhouse.settings import load_settings  # pydantic: only for commands that need it
+
     try:
         return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
@@ -45,6 +47,8 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to bind (default 8080).")
 def serve(config: Path | None, host: str | None, port: int | None) -> None:
     """Run the server: gateway, APIs and dashboard on one port."""
+    import logging
+
     import uvicorn
 
     from tollhouse.app import create_app
@@ -76,6 +80,8 @@ def db() -> None:
 @config_option
 def db_upgrade(config: Path | None) -> None:
     """Apply pending migrations (the server also does this at start)."""
+    import asyncio
+
     from tollhouse.db.engine import create_engine, migrate, revision
 
     settings = _settings(config)
@@ -147,6 +153,8 @@ main.add_command(claude)
 
 def _with_tenancy(config: Path | None, work: Any) -> Any:
     """Run ``work(tenancy)`` against the configured database (and Redis, so running servers hear)."""
+    import asyncio
+
     from tollhouse.db.engine import create_engine, migrate
     from tollhouse.gateway.providers import ProviderRegistry
     from tollhouse.pricing.table import load_price_table

@@ -29,6 +29,11 @@ async def root() -> Any:
             "count_tokens": "/v1/messages/count_tokens",
             "models": "/v1/models",
             "usage": "/v1/usage",
+            "batch": "/v1/batch",
+            "route": "/v1/route",
+            "stream": "/api/stream",
+            "terminal": "/terminal",
+            "metrics": "/metrics",
         },
     }
 
@@ -43,6 +48,8 @@ async def health(request: Request) -> Any:
     except Exception:
         database = "unavailable"
     status = "ok" if database == "ok" else "degraded"
+    gateway = state.gateway
+    cache = gateway.cache  # this process's counters since start (seed 000): no Redis round trip
     body = {
         "status": status,
         "version": __version__,
@@ -54,9 +61,10 @@ async def health(request: Request) -> Any:
             "providers": len(state.settings.providers),
         },
         "ledger_pending_rows": state.ledger.pending,
-        "overrides_enabled": False,
-        "override_rules": 0,
-        "cache_hits": 0,
-        "cache_misses": 0,
+        "overrides_enabled": gateway.resolver.overrides_enabled,
+        "override_rules": gateway.resolver.rule_count,
+        "cache_hits": cache.hits if cache is not None else 0,
+        "cache_misses": cache.misses if cache is not None else 0,
+        "cache_enabled": cache is not None,
     }
     return JSONResponse(body, status_code=200 if status == "ok" else 503)

@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from tollhouse.cache.config import CacheSettings, SemanticCacheSettings
 from tollhouse.errors import ConfigError
+from tollhouse.events.config import EventsSettings
 from tollhouse.routing.config import OverridesSettings, RoutingSettings
 
 ENV_PREFIX = "TOLLHOUSE_"
@@ -88,6 +89,10 @@ class GatewaySettings(_Section):
         default=0.25, ge=0, description="First retry delay in seconds; doubles on each retry."
     )
     pool_connections: int = Field(default=256, gt=0, description="Upstream connection pool size.")
+    batch_concurrency: int = Field(
+        default=5, gt=0, description="`POST /v1/batch`: prompts of one batch answered at the same time."
+    )
+    batch_max_items: int = Field(default=100, gt=0, description="`POST /v1/batch`: most prompts per batch.")
 
 
 class LedgerSettings(_Section):
@@ -260,6 +265,7 @@ class Settings(BaseSettings):
         default_factory=SemanticCacheSettings, description="`[semantic_cache]` table."
     )
     tenancy: TenancySettings = Field(default_factory=TenancySettings, description="`[tenancy]` table.")
+    events: EventsSettings = Field(default_factory=EventsSettings, description="`[events]` table.")
 
     @field_validator("timezone")
     @classmethod

@@ -10,12 +10,11 @@ without reading every entry back.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from tollhouse.claude_code.reports import (
     ReportOptions,
@@ -28,10 +27,11 @@ from tollhouse.claude_code.reports import (
     sums,
     usd,
 )
-from tollhouse.db.tables import claude_entries
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 HOUR_MS = 3_600_000
-_E = claude_entries.c
 
 
 @dataclass(slots=True)
@@ -110,39 +110,62 @@ class Block:
 
 
 async def load_blocks(
-    engine: AsyncEngine, options: ReportOptions, *, length_hours: float = 5.0, now_ms: int | None = None
+    engine: AsyncEngine | sqlite3.Connection,
+    options: ReportOptions,
+    *,
+    length_hours: float = 5.0,
+    now_ms: int | None = None,
 ) -> tuple[list[Block], int, int]:
     """The blocks (with gaps), plus the ``now`` and block length they were judged with."""
     length_ms = int(length_hours * HOUR_MS)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    hour = (_E.ts_ms // HOUR_MS).label("hour")
-    on_edge = case((_E.ts_ms % HOUR_MS == 0, 1), else_=0).label("edge")
-    query = select(
-        hour, on_edge, _E.model, _E.fast, *sums(options), func.count(), func.min(_E.ts_ms), func.max(_E.ts_ms)
-    ).group_by(hour, on_edge, _E.model, _E.fast)
-    where = project_filter(options.project)
-    if where is not None:
-        query = query.where(where)
-    slices: dict[tuple[int, int], _Slice] = {}
-    async with engine.connect() as conn:
-        for hour_number, edge, model, fast, *numbers in await conn.execute(query):
-            first_ms, last_ms = int(numbers[8]), int(numbers[9])
-            key = (int(hour_number), -int(edge))  # the on-the-hour entries come first
-            piece = slices.get(key)
-            if piece is None:
-                piece = slices[key] = _Slice(first_ms, last_ms)
-            piece.first_ms, piece.last_ms = min(piece.first_ms, first_ms), max(piece.last_ms, last_ms)
-            piece.entries += int(numbers[7])
-            i, o, cc, cr, cost = (int(v or 0) for v in numbers[:5])
-            piece.tokens.add(Tokens(i, o, cc, cr, cost))
-            label = model_label(model, fast)
-            if label is not None:
-                seen = piece.models.get(label)
-                mark = (first_ms, int(numbers[5]))
-                piece.models[label] = mark if seen is None else min(seen, mark)
-    blocks = _segment([slices[key] for key in sorted(slices)], length_ms)
+    if isinstance(engine, sqlite3.Connection):
+        from tollhouse.claude_code import lite
+
+        conn = engine
+        records = lite.rollup_query(
+            conn, "hour", ["k1", "k2"], ["sum(n)", "min(min_ts)", "max(max_ts)"], mode=options.mode,
+            tier_rule=options.tier_rule.value, project=options.project,
+        )  # fmt: skip
+    else:
+        from sqlalchemy import case, func, select
+
+        from tollhouse.db.tables import claude_entries
+
+        e = claude_entries.c
+        hour = (e.ts_ms // HOUR_MS).label("hour")
+        on_edge = case((e.ts_ms % HOUR_MS == 0, 1), else_=0).label("edge")
+        query = select(
+            hour, on_edge, e.model, e.fast, *sums(options), func.count(), func.min(e.ts_ms), func.max(e.ts_ms)
+        ).group_by(hour, on_edge, e.model, e.fast)
+        where = project_filter(options.project)
+        if where is not None:
+            query = query.where(where)
+        async with engine.connect() as sa_conn:
+            records = [tuple(r) for r in await sa_conn.execute(query)]
+    blocks = _segment(_slices(records), length_ms)
     blocks = [b for b in blocks if in_range(local_date(b.start_ms, options.zone), options)]
     return blocks, now, length_ms
+
+
+def _slices(records: Iterable[tuple[Any, ...]]) -> list[_Slice]:
+    slices: dict[tuple[int, int], _Slice] = {}
+    for hour_number, edge, model, fast, *numbers in records:
+        first_ms, last_ms = int(numbers[8]), int(numbers[9])
+        key = (int(hour_number), -int(edge))  # the on-the-hour entries come first
+        piece = slices.get(key)
+        if piece is None:
+            piece = slices[key] = _Slice(first_ms, last_ms)
+        piece.first_ms, piece.last_ms = min(piece.first_ms, first_ms), max(piece.last_ms, last_ms)
+        piece.entries += int(numbers[7])
+        i, o, cc, cr, cost = (int(v or 0) for v in numbers[:5])
+        piece.tokens.add(Tokens(i, o, cc, cr, cost))
+        label = model_label(model, fast)
+        if label is not None:
+            seen = piece.models.get(label)
+            mark = (first_ms, int(numbers[5]))
+            piece.models[label] = mark if seen is None else min(seen, mark)
+    return [slices[key] for key in sorted(slices)]
 
 
 def _segment(pieces: list[_Slice], length_ms: int) -> list[Block]:

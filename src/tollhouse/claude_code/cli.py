@@ -7,29 +7,29 @@ structure and field names, so scripts written for ccusage work unchanged.
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.claude_code import blocks as block_reports
-from tollhouse.claude_code import render, reports
-from tollhouse.claude_code.discovery import claude_roots
-from tollhouse.claude_code.importer import ClaudeImporter, ScanResult
-from tollhouse.claude_code.parser import CostMode
-from tollhouse.db.engine import MIGRATIONS_DIR, create_engine, migrate
-from tollhouse.errors import ConfigError
-from tollhouse.pricing import TierRule, load_price_table
-from tollhouse.settings import Settings, load_settings
+from tollhouse.claude_code import lite, render, reports
+from tollhouse.claude_code.lite import CostMode, ScanResult
+from tollhouse.pricing.cost import TierRule
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tollhouse.pricing import PriceTable
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -72,23 +72,87 @@ def claude() -> None:
     """Claude Code usage reports (ccusage-compatible), from the local transcripts."""
 
 
+def _head_revision() -> str | None:
+    versions = Path(__file__).resolve().parent.parent / "db" / "migrations" / "versions"
+    names = [p.name.split("_", 1)[0] for p in versions.glob("[0-9]*_*.py")]
+    return max(names) if names else None
+
+
 async def ensure_schema(engine: AsyncEngine) -> None:
     """Migrate unless already at the newest revision (alembic costs half a second to import)."""
-    names = [p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")]
+    from sqlalchemy import text
+
+    from tollhouse.db.engine import migrate
+
     try:
         async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception:
         current = None
-    if not names or current != max(names):
+    head = _head_revision()
+    if head is None or current != head:
         await migrate(engine)
 
 
-def _context(kwargs: dict[str, Any]) -> tuple[Settings, reports.ReportOptions]:
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """What the reports need from the settings."""
+
+    database_url: str
+    timezone: str
+    cost_mode: str
+    long_context_rule: str
+    config_dirs: tuple[str, ...]
+    price_overrides: dict[str, dict[str, Any]]
+
+
+# Settings a report reads, by environment variable: anything else set (or a config file with
+# more than these) goes through the full settings loader, which validates everything.
+_QUICK_ENV = frozenset({"TOLLHOUSE_DATA_DIR", "TOLLHOUSE_DATABASE_URL", "TOLLHOUSE_TIMEZONE"})
+
+
+def _quick_config(config: Path | None) -> _Config | None:
+    """The report's settings without pydantic (a fifth of a warm report's time), when the
+    environment sets nothing else and there is no config file; None otherwise."""
+    if config is not None:
+        return None
+    env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith("TOLLHOUSE_")}
+    if not set(env) <= _QUICK_ENV:
+        return None
+    url = env.get("TOLLHOUSE_DATABASE_URL")
+    if not url:
+        data_dir = env.get("TOLLHOUSE_DATA_DIR")
+        if data_dir is None:
+            import platformdirs
+
+            data_dir = platformdirs.user_data_dir("tollhouse", appauthor=False)
+        url = f"sqlite+aiosqlite:///{Path(data_dir) / 'tollhouse.db'}"
+    return _Config(url, env.get("TOLLHOUSE_TIMEZONE", "UTC"), "auto", "anthropic", (), {})
+
+
+def _load_config(config: Path | None) -> _Config:
+    quick = _quick_config(config)
+    if quick is not None:
+        return quick
+    from tollhouse.errors import ConfigError
+    from tollhouse.settings import load_settings
+
     try:
-        settings = load_settings(kwargs.get("config"))
+        settings = load_settings(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    return _Config(
+        settings.resolved_database_url,
+        settings.timezone,
+        settings.claude_code.cost_mode,
+        settings.pricing.long_context_rule,
+        tuple(settings.claude_code.config_dirs),
+        {name: o.model_dump(exclude_none=True) for name, o in settings.pricing.overrides.items()},
+    )
+
+
+def _context(kwargs: dict[str, Any]) -> tuple[_Config, reports.ReportOptions]:
+    settings = _load_config(kwargs.get("config"))
     try:
         zone = ZoneInfo(kwargs.get("timezone") or settings.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -100,28 +164,75 @@ def _context(kwargs: dict[str, Any]) -> tuple[Settings, reports.ReportOptions]:
         since=kwargs.get("since"),
         until=kwargs.get("until"),
         project=kwargs.get("project"),
-        mode=kwargs.get("mode") or settings.claude_code.cost_mode,
-        tier_rule=TierRule(kwargs.get("tier_rule") or settings.pricing.long_context_rule),
+        mode=kwargs.get("mode") or settings.cost_mode,
+        tier_rule=TierRule(kwargs.get("tier_rule") or settings.long_context_rule),
     )
     return settings, options
 
 
-def _run(settings: Settings, report: Callable[[AsyncEngine], Awaitable[str]]) -> None:
+def _prices(settings: _Config) -> PriceTable:
+    from tollhouse.pricing.table import load_price_table
+
+    return load_price_table(settings.price_overrides)
+
+
+Report = Callable[["AsyncEngine | sqlite3.Connection"], Coroutine[Any, Any, str]]
+
+
+def _run(settings: _Config, report: Report) -> None:
+    import asyncio
+
+    from tollhouse.claude_code.discovery import claude_roots
+
+    roots = claude_roots(settings.config_dirs)
+    path = lite.sqlite_path(settings.database_url)
+    if path is not None:
+        click.echo(_run_sqlite(settings, path, roots, report))
+        return
+
     async def go() -> str:
-        engine = create_engine(settings.resolved_database_url)
+        from tollhouse.claude_code.importer import ClaudeImporter
+        from tollhouse.db.engine import create_engine
+
+        engine = create_engine(settings.database_url)
         try:
             await ensure_schema(engine)
-            prices = load_price_table(
-                {name: o.model_dump(exclude_none=True) for name, o in settings.pricing.overrides.items()}
-            )
-            roots = claude_roots(settings.claude_code.config_dirs)
-            importer = ClaudeImporter(engine, prices, roots, cost_mode=settings.claude_code.cost_mode)
+            importer = ClaudeImporter(engine, _prices(settings), roots, cost_mode=settings.cost_mode)
             _warn(await importer.scan())
             return await report(engine)
         finally:
             await engine.dispose()
 
     click.echo(asyncio.run(go()))
+
+
+def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report) -> str:
+    """SQLite: the stdlib driver end to end; SQLAlchemy only to create or migrate the schema."""
+    head = _head_revision()
+    if head is None or lite.schema_revision(path) != head:
+        import asyncio
+
+        from tollhouse.db.engine import create_engine, migrate
+
+        async def upgrade() -> None:
+            engine = create_engine(settings.database_url)
+            try:
+                await migrate(engine)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(upgrade())
+    _warn(lite.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode))
+    conn = lite.connect(path)
+    try:
+        coroutine = report(conn)
+        try:
+            coroutine.send(None)  # the report coroutines never await on this path
+        except StopIteration as done:
+            return str(done.value)
+        raise RuntimeError("report awaited on the SQLite path")
+    finally:
+        conn.close()
 
 
 def _warn(result: ScanResult) -> None:
@@ -142,7 +253,7 @@ def _period_command(name: str, title: str, first: str) -> Callable[..., None]:
             options = replace(options, start_of_week=_WEEKDAYS.index(kwargs["start_of_week"]))
         instances = bool(kwargs.get("instances"))
 
-        async def report(engine: AsyncEngine) -> str:
+        async def report(engine: AsyncEngine | sqlite3.Connection) -> str:
             rows = await reports.daily_rows(engine, options, by_project=instances)
             if name == "weekly":
                 rows = reports.bucket_rows(rows, reports.week_start(options.start_of_week))
@@ -190,7 +301,7 @@ def session(**kwargs: Any) -> None:
     """Usage and cost per session, most expensive first."""
     settings, options = _context(kwargs)
 
-    async def report(engine: AsyncEngine) -> str:
+    async def report(engine: AsyncEngine | sqlite3.Connection) -> str:
         rows = await reports.session_rows(engine, options)
         if kwargs["as_json"]:
             return _dump(reports.sessions_report(rows))
@@ -213,7 +324,7 @@ def blocks(**kwargs: Any) -> None:
         raise click.BadParameter("must be positive", param_hint="--session-length")
     settings, options = _context(kwargs)
 
-    async def report(engine: AsyncEngine) -> str:
+    async def report(engine: AsyncEngine | sqlite3.Connection) -> str:
         found, now, length = await block_reports.load_blocks(
             engine, options, length_hours=kwargs["session_length"]
         )

@@ -19,26 +19,15 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollhouse.claude_code import store
-from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
+from tollhouse.claude_code import lite, store
+from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.claude_code.lite import Kept, ScanResult, list_with_stats, plan
 from tollhouse.claude_code.parser import HEAD_BYTES, Chunk, CostMode, Entry, Pricer, fingerprint, read_chunk
-from tollhouse.claude_code.store import Cursor, Kept, Placed
+from tollhouse.claude_code.store import Cursor, Placed
 from tollhouse.pricing import PriceTable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ScanResult:
-    files_seen: int = 0
-    files_read: int = 0
-    lines_read: int = 0
-    entries_added: int = 0
-    entries_replaced: int = 0
-    malformed_lines: int = 0
-    unreadable_files: list[str] = field(default_factory=list)
-    new_sessions: set[str] = field(default_factory=set)
-    changed_sessions: set[str] = field(default_factory=set)
+__all__ = ["ClaudeImporter", "ScanResult"]
 
 
 @dataclass(slots=True)
@@ -73,6 +62,19 @@ class ClaudeImporter:
 
     async def scan(self) -> ScanResult:
         async with self._lock:
+            path = lite.sqlite_path(self._engine.url.render_as_string(hide_password=False))
+            if path is not None:
+                # A SQLite file: the stdlib driver in a worker thread, no ORM in the hot loop.
+                return await asyncio.to_thread(
+                    lite.scan,
+                    path,
+                    self._roots,
+                    lambda: self._prices,
+                    cost_mode=self._cost_mode,
+                    chunk_bytes=self._chunk_bytes,
+                    batch_rows=self._batch_rows,
+                    workers=1,
+                )
             return await _Scan(self).run()
 
 
@@ -89,7 +91,7 @@ class _Scan:
         self.writing: asyncio.Task[None] | None = None
 
     async def run(self) -> ScanResult:
-        files = await asyncio.to_thread(_list_with_stats, self.importer._roots)
+        files = await asyncio.to_thread(list_with_stats, self.importer._roots)
         self.result.files_seen = len(files)
         async with self.importer._engine.connect() as conn:
             cursors = await store.load_cursors(conn)
@@ -110,7 +112,7 @@ class _Scan:
     async def _file(
         self, file: TranscriptFile, stat: os.stat_result, cursor: Cursor | None, known_sessions: set[str]
     ) -> None:
-        start, expect_head = _plan(stat, cursor)
+        start, expect_head = plan(stat, cursor)
         if start is None:
             return
         offset, lines, malformed = start, 0, 0
@@ -193,6 +195,7 @@ class _Scan:
         inserts: dict[str, Placed] = {}
         replacements: dict[str, Placed] = {}
         ids = iter(store.ledger_ids(len(batch.placed)))
+        old_sessions: set[str] = set()
         for placed in batch.placed:
             entry = placed.entry
             kept = self.kept.get(entry.key)
@@ -200,20 +203,26 @@ class _Scan:
                 self.seq += 1
                 placed.ledger_id, placed.seq = next(ids), self.seq
                 inserts[entry.key] = placed
-            elif _better(entry, kept):
+            elif lite.better(entry.total, entry.is_sidechain, kept):
                 placed.ledger_id, placed.seq = kept.ledger_id, kept.seq
                 (inserts if entry.key in inserts else replacements)[entry.key] = placed
             else:
                 continue
-            self.kept[entry.key] = Kept(placed.ledger_id, placed.seq, entry.total, entry.is_sidechain)
+            if kept is not None and kept.session_id and kept.session_id != entry.session_id:
+                old_sessions.add(kept.session_id)
+            self.kept[entry.key] = Kept(
+                placed.ledger_id, placed.seq, entry.total, entry.is_sidechain, entry.session_id
+            )
         self.result.entries_added += len(inserts)
         self.result.entries_replaced += len(replacements)
         await self._wait_for_write()
         self.writing = asyncio.create_task(
-            self._write(list(inserts.values()), list(replacements.values()), batch.cursors)
+            self._write(list(inserts.values()), list(replacements.values()), batch.cursors, old_sessions)
         )
 
-    async def _write(self, inserts: list[Placed], replacements: list[Placed], cursors: list[Cursor]) -> None:
+    async def _write(
+        self, inserts: list[Placed], replacements: list[Placed], cursors: list[Cursor], old_sessions: set[str]
+    ) -> None:
         async with self.importer._engine.begin() as conn:
             await store.write(
                 conn,
@@ -222,40 +231,10 @@ class _Scan:
                 cursors,
                 cost_mode=self.importer._cost_mode,
                 price_version=self.importer._prices.version,
+                old_sessions=old_sessions,
             )
 
     async def _wait_for_write(self) -> None:
         if self.writing is not None:
             writing, self.writing = self.writing, None
             await writing
-
-
-def _better(entry: Entry, kept: Kept) -> bool:
-    """The largest token total wins; on a tie the main conversation's copy beats a sidechain's."""
-    if entry.total != kept.total:
-        return entry.total > kept.total
-    return kept.is_sidechain and not entry.is_sidechain
-
-
-def _plan(stat: os.stat_result, cursor: Cursor | None) -> tuple[int | None, tuple[str, int] | None]:
-    """Where to start reading (None: unchanged), and the first bytes a grown file must still have."""
-    if cursor is None:
-        return 0, None
-    if cursor.inode and cursor.inode != stat.st_ino:
-        return 0, None  # replaced (a new file under the old name)
-    if stat.st_size < cursor.read_offset:
-        return 0, None  # truncated
-    if stat.st_size == cursor.size and stat.st_mtime_ns == cursor.mtime_ns:
-        return None, None
-    return cursor.read_offset, (cursor.head_hash, cursor.head_len)
-
-
-def _list_with_stats(roots: Sequence[Path]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
-    found: list[tuple[TranscriptFile, os.stat_result | None]] = []
-    for file in transcript_files(roots):
-        try:
-            stat = file.path.stat()
-        except OSError:
-            continue  # vanished between listing and stat
-        found.append((file, stat if os.access(file.path, os.R_OK) else None))
-    return found

@@ -9,6 +9,7 @@ and line types newer than this code are skipped.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,22 +20,17 @@ import orjson
 
 from tollhouse.claude_code.ccusage_pricing import CcusagePricer
 from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.claude_code.lite import CostMode
 from tollhouse.pricing import ModelPrice, PriceTable, TierRule, Usage, compute_cost
 from tollhouse.pricing.cost import LONG_CONTEXT_THRESHOLD
 from tollhouse.pricing.usage import from_anthropic
 
 SYNTHETIC_MODEL = "<synthetic>"
+__all__ = ["CostMode", "Entry", "Pricer", "read_chunk"]
 HEAD_BYTES = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _NANOS = Decimal(1_000_000_000)
-
-
-class CostMode:
-    AUTO = "auto"
-    CALCULATE = "calculate"
-    DISPLAY = "display"
-    ALL = (AUTO, CALCULATE, DISPLAY)
 
 
 @dataclass(slots=True)
@@ -93,12 +89,36 @@ class Pricer:
         self.table = table
         self.ccusage = CcusagePricer(table)
         self._agree: dict[str, bool] = {}
+        self._fast: dict[str, tuple[tuple[int, ...], int, bool] | None] = {}
 
     def price(self, model: str | None, usage: Usage, service_tier: str | None) -> tuple[int, int, bool, bool]:
         if model == SYNTHETIC_MODEL or usage.total_tokens == 0:
             return 0, 0, False, False
         if not model:
             return 0, 0, True, True
+        if usage.prompt_tokens <= LONG_CONTEXT_THRESHOLD and (
+            service_tier is None or service_tier in _PLAIN_TIERS
+        ):
+            fast = self._fast.get(model, _UNSET)
+            if fast is _UNSET:
+                fast = self._fast[model] = self._fast_rates(model)
+            if fast is not None:
+                # Below 200k input at the standard tier the shared engine uses the base rates:
+                # the same sum in exact integers (rates as fractions over one denominator).
+                rates, denominator, agree = fast
+                total = (
+                    usage.input_tokens * rates[0]
+                    + usage.cache_read_tokens * rates[1]
+                    + usage.cache_write_5m_tokens * rates[2]
+                    + usage.cache_write_1h_tokens * rates[3]
+                    + usage.output_tokens * rates[4]
+                )
+                quotient, remainder = divmod(total, denominator)
+                if 2 * remainder > denominator or (2 * remainder == denominator and quotient & 1):
+                    quotient += 1  # half-even, as compute_cost rounds
+                if agree and usage.output_tokens <= LONG_CONTEXT_THRESHOLD:
+                    return quotient, quotient, False, False
+                return quotient, self.ccusage.cost(model, usage).nanos, False, self._ccusage_unpriced(model)
         price = self.table.lookup(model)
         calc = compute_cost(usage, price, tier_rule=TierRule.ANTHROPIC, service_tier=service_tier)
         if (
@@ -112,6 +132,20 @@ class Pricer:
         ccusage = self.ccusage.cost(model, usage)
         return calc.nanos, ccusage.nanos, calc.unpriced, ccusage.unpriced
 
+    def _fast_rates(self, model: str) -> tuple[tuple[int, ...], int, bool] | None:
+        price = self.table.lookup(model)
+        if price is None:
+            return None
+        ratios = [rate.as_integer_ratio() for rate in _base_rates(price)]
+        denominator = math.lcm(*(d for _, d in ratios))
+        # order: input, cache read, 5-minute write, 1-hour write, output; nano-dollars
+        rates = tuple(n * (denominator // d) * 1_000_000_000 for n, d in ratios)
+        order = (rates[0], rates[2], rates[3], rates[4], rates[1])
+        return order, denominator, self._rates_agree(model, price)
+
+    def _ccusage_unpriced(self, model: str) -> bool:
+        return self.ccusage.price(model) is None
+
     def _rates_agree(self, model: str, price: ModelPrice) -> bool:
         agree = self._agree.get(model)
         if agree is None:
@@ -119,6 +153,10 @@ class Pricer:
             agree = other is not None and _base_rates(price) == _base_rates(other)
             self._agree[model] = agree
         return agree
+
+
+_UNSET: Any = object()
+_PLAIN_TIERS = frozenset({"standard", "default"})
 
 
 def _base_rates(price: ModelPrice) -> tuple[Decimal, ...]:

@@ -10,23 +10,30 @@ nano-dollars until :func:`usd`.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, and_, case, cast, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.expression import ColumnClause
+from tollhouse.claude_code.lite import DAY_MS, CostMode, zone_offsets
+from tollhouse.pricing.cost import TierRule
 
-from tollhouse.claude_code.parser import SYNTHETIC_MODEL, CostMode
-from tollhouse.db.tables import claude_entries
-from tollhouse.pricing import TierRule
+if TYPE_CHECKING:
+    from sqlalchemy import Column, ColumnElement
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-DAY_MS = 86_400_000
-_E = claude_entries.c
+SYNTHETIC_MODEL = "<synthetic>"
 _EPOCH_DAY = date(1970, 1, 1)
+__all__ = ["DAY_MS", "CostMode", "zone_offsets"]
+
+
+def _entries() -> ReadOnlyColumnCollection[str, Column[Any]]:
+    from tollhouse.db.tables import claude_entries
+
+    return claude_entries.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,9 @@ def usd(nanos: int) -> float:
 
 
 def cost_column(mode: str, tier_rule: TierRule) -> ColumnElement[Any]:
+    from sqlalchemy import func
+
+    _E = _entries()
     calculated = _E.ccusage_cost_nanos if tier_rule is TierRule.CCUSAGE else _E.calc_cost_nanos
     if mode == CostMode.CALCULATE:
         return calculated
@@ -140,6 +150,9 @@ def cost_column(mode: str, tier_rule: TierRule) -> ColumnElement[Any]:
 
 def missing_column(options: ReportOptions) -> ColumnElement[Any]:
     """1 where a token-carrying entry had no price and its cost was computed (ccusage's flag)."""
+    from sqlalchemy import Boolean, and_, case, cast, literal
+
+    _E = _entries()
     if options.mode == CostMode.DISPLAY:
         return literal(0)
     flag = _E.ccusage_unpriced if options.tier_rule is TierRule.CCUSAGE else _E.unpriced
@@ -151,6 +164,9 @@ def missing_column(options: ReportOptions) -> ColumnElement[Any]:
 
 
 def sums(options: ReportOptions) -> list[ColumnElement[Any]]:
+    from sqlalchemy import func
+
+    _E = _entries()
     return [
         func.sum(_E.input_tokens),
         func.sum(_E.output_tokens),
@@ -175,12 +191,18 @@ def model_label(model: str | None, fast: Any) -> str | None:
 
 
 def project_filter(project: str | None) -> ColumnElement[bool] | None:
+    from sqlalchemy import or_
+
+    _E = _entries()
     if not project:
         return None
     return or_(_E.project_dir == project, _E.cwd == project)
 
 
 async def data_range(engine: AsyncEngine, options: ReportOptions) -> tuple[int, int] | None:
+    from sqlalchemy import func, select
+
+    _E = _entries()
     query = select(func.min(_E.ts_ms), func.max(_E.ts_ms))
     where = project_filter(options.project)
     if where is not None:
@@ -192,39 +214,15 @@ async def data_range(engine: AsyncEngine, options: ReportOptions) -> tuple[int, 
 
 def local_day(zone: ZoneInfo, low_ms: int, high_ms: int) -> ColumnElement[Any]:
     """Days since 1970-01-01 in ``zone``, as SQL: UTC ms plus the zone's offset at that instant."""
+    from sqlalchemy import case
+
     pieces = zone_offsets(zone, low_ms, high_ms)
-    ts: ColumnClause[Any] = _E.ts_ms
+    ts = _entries().ts_ms
     if len(pieces) == 1:
         shifted = ts + pieces[0][1]
     else:
         shifted = ts + case(*((ts < until, offset) for until, offset in pieces[:-1]), else_=pieces[-1][1])
     return shifted // DAY_MS
-
-
-def zone_offsets(zone: ZoneInfo, low_ms: int, high_ms: int) -> list[tuple[int, int]]:
-    """[(until_ms, offset_ms)]: the zone's UTC offset for instants before each ``until``."""
-
-    def offset(ms: int) -> int:
-        moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone)
-        delta = moment.utcoffset()
-        return int(delta.total_seconds() * 1000) if delta is not None else 0
-
-    pieces: list[tuple[int, int]] = []
-    step = 3_600_000
-    current = offset(low_ms)
-    at = low_ms
-    while at < high_ms:
-        nxt = min(at + step, high_ms)
-        if offset(nxt) != current:
-            lo, hi = at, nxt  # the change happened in (lo, hi]: find the first ms with the new offset
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
-            pieces.append((hi, current))
-            current = offset(hi)
-        at = nxt
-    pieces.append((high_ms + 1, current))
-    return pieces
 
 
 def day_text(day_number: int) -> str:
@@ -235,29 +233,52 @@ def in_range(day: date, options: ReportOptions) -> bool:
     return (options.since is None or day >= options.since) and (options.until is None or day <= options.until)
 
 
-async def daily_rows(engine: AsyncEngine, options: ReportOptions, *, by_project: bool = False) -> list[Row]:
+async def daily_rows(
+    engine: AsyncEngine | sqlite3.Connection, options: ReportOptions, *, by_project: bool = False
+) -> list[Row]:
     """One row per local day (and per project directory with ``by_project``), oldest first."""
+    if isinstance(engine, sqlite3.Connection):
+        from tollhouse.claude_code import lite
+
+        conn = engine
+        keys = ["k1", "project_dir"] if by_project else ["k1"]
+        records = lite.rollup_query(
+            conn, f"day:{options.zone.key}", keys, [], mode=options.mode, tier_rule=options.tier_rule.value,
+            project=options.project,
+        )  # fmt: skip
+        return assemble_daily(records, options, by_project=by_project)
+    from sqlalchemy import select
+
+    _E = _entries()
     span = await data_range(engine, options)
     if span is None:
         return []
     day = local_day(options.zone, *span).label("day")
-    keys: list[Any] = [day, _E.project_dir] if by_project else [day]
-    query = select(*keys, _E.model, _E.fast, *sums(options)).group_by(*keys, _E.model, _E.fast)
+    group: list[Any] = [day, _E.project_dir] if by_project else [day]
+    query = select(*group, _E.model, _E.fast, *sums(options)).group_by(*group, _E.model, _E.fast)
     where = project_filter(options.project)
     if where is not None:
         query = query.where(where)
+    async with engine.connect() as sa_conn:
+        return assemble_daily(
+            [tuple(r) for r in await sa_conn.execute(query)], options, by_project=by_project
+        )
+
+
+def assemble_daily(
+    records: Iterable[tuple[Any, ...]], options: ReportOptions, *, by_project: bool
+) -> list[Row]:
+    width = 2 if by_project else 1
     rows: dict[tuple[Any, ...], Row] = {}
-    async with engine.connect() as conn:
-        for record in await conn.execute(query):
-            values = tuple(record)
-            group, (model, fast, *numbers) = values[: len(keys)], values[len(keys) :]
-            text = day_text(group[0])
-            if not in_range(date.fromisoformat(text), options):
-                continue
-            row = rows.get(group)
-            if row is None:
-                row = rows[group] = Row(text, project=group[1] if by_project else None, first_seq=numbers[5])
-            row.add(model_label(model, fast), tokens_of(numbers[:5]), int(numbers[5]), bool(numbers[6]))
+    for values in records:
+        group, (model, fast, *numbers) = values[:width], values[width:]
+        text = day_text(group[0])
+        if not in_range(date.fromisoformat(text), options):
+            continue
+        row = rows.get(group)
+        if row is None:
+            row = rows[group] = Row(text, project=group[1] if by_project else None, first_seq=numbers[5])
+        row.add(model_label(model, fast), tokens_of(numbers[:5]), int(numbers[5]), bool(numbers[6]))
     return sorted(rows.values(), key=lambda r: (r.project or "", r.key))
 
 
@@ -291,8 +312,20 @@ def month_of(day: date) -> str:
     return day.strftime("%Y-%m")
 
 
-async def session_rows(engine: AsyncEngine, options: ReportOptions) -> list[Row]:
+async def session_rows(engine: AsyncEngine | sqlite3.Connection, options: ReportOptions) -> list[Row]:
     """One row per (project directory, session), most expensive first (ccusage's order)."""
+    if isinstance(engine, sqlite3.Connection):
+        from tollhouse.claude_code import lite
+
+        conn = engine
+        records = lite.rollup_query(
+            conn, "session", ["project_dir", "session_id"], ["min(min_ts)", "max(max_ts)"], mode=options.mode,
+            tier_rule=options.tier_rule.value, project=options.project,
+        )  # fmt: skip
+        return assemble_sessions(records, options)
+    from sqlalchemy import func, select
+
+    _E = _entries()
     query = select(
         _E.project_dir,
         _E.session_id,
@@ -305,23 +338,27 @@ async def session_rows(engine: AsyncEngine, options: ReportOptions) -> list[Row]
     where = project_filter(options.project)
     if where is not None:
         query = query.where(where)
+    async with engine.connect() as sa_conn:
+        return assemble_sessions([tuple(r) for r in await sa_conn.execute(query)], options)
+
+
+def assemble_sessions(records: Iterable[tuple[Any, ...]], options: ReportOptions) -> list[Row]:
     rows: dict[tuple[str, str], Row] = {}
-    async with engine.connect() as conn:
-        for project_dir, session_id, model, fast, *numbers in await conn.execute(query):
-            row = rows.get((project_dir, session_id))
-            first_ms, last_ms = int(numbers[7]), int(numbers[8])
-            if row is None:
-                row = rows[(project_dir, session_id)] = Row(
-                    session_id,
-                    project=project_dir,
-                    first_seq=int(numbers[5]),
-                    first_ms=first_ms,
-                    last_ms=last_ms,
-                )
-            row.first_seq = min(row.first_seq, int(numbers[5]))
-            row.first_ms = min(row.first_ms or first_ms, first_ms)
-            row.last_ms = max(row.last_ms or last_ms, last_ms)
-            row.add(model_label(model, fast), tokens_of(numbers[:5]), int(numbers[5]), bool(numbers[6]))
+    for project_dir, session_id, model, fast, *numbers in records:
+        row = rows.get((project_dir, session_id))
+        first_ms, last_ms = int(numbers[7]), int(numbers[8])
+        if row is None:
+            row = rows[(project_dir, session_id)] = Row(
+                session_id,
+                project=project_dir,
+                first_seq=int(numbers[5]),
+                first_ms=first_ms,
+                last_ms=last_ms,
+            )
+        row.first_seq = min(row.first_seq, int(numbers[5]))
+        row.first_ms = min(row.first_ms or first_ms, first_ms)
+        row.last_ms = max(row.last_ms or last_ms, last_ms)
+        row.add(model_label(model, fast), tokens_of(numbers[:5]), int(numbers[5]), bool(numbers[6]))
     kept = [
         row
         for row in rows.values()

@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tollhouse.claude_code.lite import Kept
 from tollhouse.claude_code.parser import Entry
-from tollhouse.db.tables import claude_entries, claude_files, ledger
+from tollhouse.db.tables import claude_dirty, claude_entries, claude_files, ledger
 
 SOURCE = "claude-code"
+__all__ = ["LEDGER_COLUMNS", "Cursor", "Kept", "Placed"]
 _IN_CHUNK = 500
 
 
@@ -58,16 +60,6 @@ class Cursor:
 
 
 @dataclass(slots=True)
-class Kept:
-    """The copy of a response currently counted: what a later copy is compared with."""
-
-    ledger_id: str
-    seq: int
-    total: int
-    is_sidechain: bool
-
-
-@dataclass(slots=True)
 class Placed:
     """An entry bound for the database, with where it came from."""
 
@@ -98,11 +90,11 @@ async def kept_copies(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, K
     total = c.input_tokens + c.output_tokens + c.cache_creation_tokens + c.cache_read_tokens
     found: dict[str, Kept] = {}
     for start in range(0, len(keys), _IN_CHUNK):
-        query = select(c.external_id, c.ledger_id, c.seq, total, c.is_sidechain).where(
+        query = select(c.external_id, c.ledger_id, c.seq, total, c.is_sidechain, c.session_id).where(
             c.external_id.in_(keys[start : start + _IN_CHUNK])
         )
-        for key, ledger_id, seq, tokens, sidechain in await conn.execute(query):
-            found[key] = Kept(ledger_id, int(seq), int(tokens), bool(sidechain))
+        for key, ledger_id, seq, tokens, sidechain, session in await conn.execute(query):
+            found[key] = Kept(ledger_id, int(seq), int(tokens), bool(sidechain), session)
     return found
 
 
@@ -114,7 +106,9 @@ async def write(
     *,
     cost_mode: str,
     price_version: str,
+    old_sessions: Iterable[str] = (),
 ) -> None:
+    """``old_sessions``: sessions replaced copies belonged to (their roll-ups change too)."""
     if inserts:
         sqlite = conn.dialect.name == "sqlite"
         ledger_rows = [_ledger_row(p, cost_mode, price_version, sqlite) for p in inserts]
@@ -146,6 +140,9 @@ async def write(
         await conn.execute(
             update(claude_entries).where(claude_entries.c.external_id == bindparam("b_key")), detail_updates
         )
+    dirty = sorted({p.entry.session_id for p in (*inserts, *replacements)} | set(old_sessions))
+    if dirty:
+        await conn.execute(claude_dirty.insert(), [{"session_id": session} for session in dirty])
     if cursors:
         paths = [cursor.path for cursor in cursors]
         for start in range(0, len(paths), _IN_CHUNK):
@@ -212,8 +209,8 @@ def _detail_row(placed: Placed) -> tuple[Any, ...]:
     usage = entry.usage
     return (
         entry.key, placed.ledger_id, placed.seq, entry.ts_ms, placed.project_dir[:512],
-        entry.cwd[:1024] if entry.cwd else None, entry.session_id, placed.file_path[:1024],
-        entry.model[:200] if entry.model else None, entry.is_sidechain or placed.is_subagent, entry.fast,
+        entry.cwd[:1024] if entry.cwd else None, entry.session_id, entry.model[:200] if entry.model else None,
+        entry.is_sidechain or placed.is_subagent, entry.fast,
         usage.input_tokens, usage.output_tokens, usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
         usage.cache_read_tokens, entry.reported_nanos, entry.calc_nanos, entry.ccusage_nanos, entry.unpriced,
         entry.ccusage_unpriced,

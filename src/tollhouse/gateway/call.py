@@ -15,6 +15,8 @@ import orjson
 from tollhouse.errors import InvalidParameter, MalformedJSON, MissingField
 from tollhouse.ids import new_id
 
+AUTO_MODEL = "auto"
+
 if TYPE_CHECKING:
     from tollhouse.tenancy.counters import Hold
 
@@ -67,6 +69,13 @@ class Call:
     provider_keys: Mapping[str, str] = field(default_factory=dict)
     hold: Hold | None = None
     rate_headers: dict[str, str] | None = None
+    # Set by model resolution: what the client asked for (``model`` becomes the served model),
+    # the override rule that applied, and whether auto-routing chose.
+    requested_model: str | None = None
+    rule_id: str | None = None
+    auto_routed: bool = False
+    # Seconds spent waiting on the provider, so metrics can tell Tollhouse's own time apart.
+    upstream_s: float = 0.0
     request_id: str = field(default_factory=lambda: new_id("req"))
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -85,7 +94,7 @@ def parse_call(endpoint: Endpoint, raw: bytes, headers: dict[str, str], query: s
         raise MalformedJSON("request body must be a JSON object")
     model = body.get("model")
     if model is None or model == "":
-        raise MissingField("'model' is required", param="model")
+        model = AUTO_MODEL  # seed 001: a call that names no model is auto-routed
     if not isinstance(model, str):
         raise InvalidParameter("'model' must be a string", param="model")
     if endpoint is Endpoint.MESSAGES and "messages" not in body:

@@ -50,8 +50,9 @@ def gateway_paths() -> dict[str, Any]:
     return {
         "/v1/chat/completions": _post(
             "OpenAI chat completions",
-            f"OpenAI wire format ({_OPENAI}/chat). Streaming with `stream: true`.",
-            ["model", "messages"],
+            f"OpenAI wire format ({_OPENAI}/chat). Streaming with `stream: true`. Without `model` "
+            "(or with `auto`) the model is auto-routed.",
+            ["messages"],
         ),
         "/v1/completions": _post(
             "OpenAI legacy completions", f"OpenAI wire format ({_OPENAI}/completions).", ["model", "prompt"]
@@ -62,10 +63,17 @@ def gateway_paths() -> dict[str, Any]:
         "/v1/messages": _post(
             "Anthropic messages",
             f"Anthropic wire format ({_ANTHROPIC}); `?beta=true` accepted.",
-            ["model", "messages"],
+            ["messages"],
         ),
         "/v1/messages/count_tokens": _post(
             "Anthropic token count", "Anthropic wire format.", ["model", "messages"]
+        ),
+        "/v1/batch": _post(
+            "Batch of prompts (seed 001)",
+            "`{prompts: [{prompt, id}], model?, project_id?, timeout?}`: each prompt is a chat completion "
+            "(auth, limits, budget, cache, one ledger row each), answered with per-item `status` and "
+            "`error` plus `total_cost` and `total_tokens`; partial failure is still 200.",
+            ["prompts"],
         ),
         "/v1/models": {
             "get": {

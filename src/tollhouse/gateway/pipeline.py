@@ -1,41 +1,53 @@
-"""The gateway pipeline: resolve the provider, forward with fallback, price, record.
+"""The gateway pipeline: resolve the model, consult the cache, forward with fallback, price, record.
 
-    call → routes for the model → for each route (fallback order): exchange → upstream
-         → answer (whole or streamed) → usage → cost → ledger row + response headers
+    call → identify project → resolve model (alias → override rules → auto-route)
+         → cache (exact, then semantic): a hit is answered here, reserving nothing
+         → rate limit + budget reserve → routes for the served model → for each route
+           (fallback order): exchange → upstream → answer (whole or streamed) → usage → cost
+         → ledger row + response headers + events; a fresh answer fills the cache
 
-Every call ends as exactly one ledger row, whatever its outcome: success, upstream error,
-or a client that went away mid-stream (recorded with the usage seen so far).
+Every call ends as exactly one ledger row, whatever its outcome: success, cache hit, upstream
+error, or a client that went away mid-stream (recorded with the usage seen so far).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
+from tollhouse.cache.accumulate import StreamAccumulator
+from tollhouse.cache.entry import contains_tool_calls
 from tollhouse.errors import NoProvider, TollhouseError, UpstreamError, UpstreamRejected
-from tollhouse.gateway.call import Call, Endpoint
+from tollhouse.events.bus import EventBroadcaster
+from tollhouse.gateway.cache_step import Lookup, ResponseCache, missed, serve_hit
+from tollhouse.gateway.call import AUTO_MODEL, Call, Endpoint
 from tollhouse.gateway.call import Protocol as WireProtocol
-from tollhouse.gateway.estimate import prompt_tokens
 from tollhouse.gateway.exchange import Exchange, exchange_for
+from tollhouse.gateway.local import answer_headers, count_locally, sandbox_answer
 from tollhouse.gateway.providers import ProviderRegistry
+from tollhouse.gateway.record import CallRecorder
 from tollhouse.gateway.results import BodyResult, StreamResult
-from tollhouse.gateway.sse import SSEParser, encode
+from tollhouse.gateway.shapes import stream_error, with_seed_fields
+from tollhouse.gateway.sse import SSEParser
 from tollhouse.gateway.taps import StreamTap
 from tollhouse.gateway.upstream import UpstreamClient, UpstreamResponse
-from tollhouse.ledger.entry import LedgerEntry, Outcome
+from tollhouse.ledger.entry import Outcome
 from tollhouse.ledger.writer import LedgerWriter
+from tollhouse.metrics.collector import GatewayMetrics
 from tollhouse.pricing.cost import Cost, TierRule, compute_cost
 from tollhouse.pricing.table import PriceTable
 from tollhouse.pricing.usage import Usage
-from tollhouse.tenancy import sandbox
+from tollhouse.routing.auto import BudgetView
+from tollhouse.routing.resolver import ModelResolver, ResolveInput
+from tollhouse.routing.stats import OverrideStats
 from tollhouse.tenancy.gate import Gate
+from tollhouse.tenancy.projects import ProjectView
 
 log = logging.getLogger(__name__)
-
-SOURCE = "gateway"
 
 
 class GatewayService:
@@ -48,28 +60,109 @@ class GatewayService:
         ledger: LedgerWriter,
         gate: Gate,
         tier_rule: TierRule = TierRule.ANTHROPIC,
+        resolver: ModelResolver | None = None,
+        override_stats: OverrideStats | None = None,
+        cache: ResponseCache | None = None,
+        events: EventBroadcaster | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._registry = registry
         self._client = client
         self._prices = prices
-        self._ledger = ledger
         self._gate = gate
         self._tier_rule = tier_rule
+        self.resolver = resolver or ModelResolver()
+        self.override_stats = override_stats or OverrideStats(
+            prices, enabled=self.resolver.overrides_enabled, rule_count=self.resolver.rule_count
+        )
+        self.cache = cache if cache is not None and cache.enabled else None
+        self._events = events
+        self._recorder = CallRecorder(
+            ledger=ledger,
+            gate=gate,
+            price_version=prices.version,
+            override_stats=self.override_stats,
+            events=events,
+            metrics=metrics,
+        )
 
     @property
     def registry(self) -> ProviderRegistry:
         return self._registry
 
+    async def serve(self, call: Call) -> BodyResult | StreamResult:
+        """``handle`` plus the failure row: what every gateway route and each batch item runs."""
+        try:
+            return await self.handle(call)
+        except TollhouseError as exc:
+            if exc.status_code in (401, 403):
+                self.note_refusal(exc)  # no row for an unknown caller
+            else:
+                self.record_failure(call, exc)
+            raise
+
     async def handle(self, call: Call) -> BodyResult | StreamResult:
+        view = await self._gate.identify(call)
         if call.sandbox:
-            return self._sandbox(call)
+            await self._gate.admit_view(call, view)
+            return sandbox_answer(self._recorder, call)
+        await self._resolve(call, view)
+        found = None
+        if self.cache is not None:
+            found = await self.cache.lookup(call, forwards_credentials=self._forwards_credentials(call, view))
+        if found is not None and found.hit is not None:
+            await self._gate.admit_view(call, view, reserve=False)
+            return serve_hit(self._recorder, call, found)
+        await self._gate.admit_view(call, view)
+        if found is not None and found.directive.lookup:
+            missed(self._recorder, call, found)
         exchanges = self._exchanges(call)
         if call.endpoint is Endpoint.COUNT_TOKENS and exchanges[0].upstream_protocol is WireProtocol.OPENAI:
-            return self._count_locally(call, exchanges[0])
+            return count_locally(self._recorder, call, exchanges[0])
         exchange, upstream = await self._send(call, exchanges)
         if call.stream:
-            return self._stream(call, exchange, upstream)
-        return await self._whole(call, exchange, upstream)
+            return self._stream(call, exchange, upstream, found)
+        return await self._whole(call, exchange, upstream, found)
+
+    def _forwards_credentials(self, call: Call, view: ProjectView) -> bool:
+        """Whether a provider for this model has no key of its own (nor the project's BYOK key)."""
+        own = view.provider_keys
+        return any(
+            route.provider.resolved_api_key() is None
+            and not (own.get(route.provider.name) or own.get(route.provider.protocol))
+            for route in self._registry.routes(call.model)
+        )
+
+    async def _resolve(self, call: Call, view: ProjectView) -> None:
+        """Alias → override rules → auto-routing; afterwards ``call.model`` is the served model."""
+        requested = call.model
+        budget = None
+        if view.budgets and requested.lower() == AUTO_MODEL:
+            left = await self._gate.remaining(view)
+            budget = BudgetView(*left) if left is not None else None
+        res = self.resolver.resolve(
+            ResolveInput(requested, call.project_id, call.headers, call.body, call.endpoint.value, budget)
+        )
+        served = res.served_model
+        call.requested_model = requested
+        call.rule_id = res.rule_id
+        call.auto_routed = res.auto
+        if served != call.body.get("model"):
+            call.body["model"] = served
+            call.body_changed = True
+        call.model = served
+        if res.rule_id is not None and self._events is not None:
+            self._events.publish(
+                "model_override",
+                {
+                    "model": requested,
+                    "override_to": served,
+                    "rule": res.rule_id,
+                    "project_id": call.project_id,
+                    "route": call.endpoint.value,
+                    "request_id": call.request_id,
+                },
+            )
 
     def _exchanges(self, call: Call) -> list[Exchange]:
         routes = self._registry.routes(call.model)
@@ -92,37 +185,51 @@ class GatewayService:
     async def _send(self, call: Call, exchanges: list[Exchange]) -> tuple[Exchange, UpstreamResponse]:
         """Try each provider in turn; a provider's own 4xx is final, anything else falls back."""
         last: UpstreamError | None = None
-        for exchange in exchanges:
-            try:
-                body = exchange.upstream_body()
-                response = await self._client.send(
-                    exchange.route.provider, exchange.url(), body, exchange.headers()
-                )
-                return exchange, response
-            except UpstreamRejected as exc:
-                exc.details.setdefault("provider", exchange.route.provider.name)
-                raise
-            except UpstreamError as exc:
-                log.warning(
-                    "provider %s failed for %s: %s", exchange.route.provider.name, call.model, exc.message
-                )
-                last = exc
+        started = time.perf_counter()
+        try:
+            for exchange in exchanges:
+                try:
+                    body = exchange.upstream_body()
+                    response = await self._client.send(
+                        exchange.route.provider, exchange.url(), body, exchange.headers()
+                    )
+                    return exchange, response
+                except UpstreamRejected as exc:
+                    exc.details.setdefault("provider", exchange.route.provider.name)
+                    raise
+                except UpstreamError as exc:
+                    log.warning(
+                        "provider %s failed for %s: %s", exchange.route.provider.name, call.model, exc.message
+                    )
+                    last = exc
+        finally:
+            call.upstream_s += time.perf_counter() - started
         assert last is not None
         raise last
 
-    async def _whole(self, call: Call, exchange: Exchange, upstream: UpstreamResponse) -> BodyResult:
+    async def _whole(
+        self, call: Call, exchange: Exchange, upstream: UpstreamResponse, found: Lookup | None
+    ) -> BodyResult:
+        started = time.perf_counter()
         raw = await upstream.read()
+        call.upstream_s += time.perf_counter() - started
         answer = exchange.parse(raw)
         served = answer.model or exchange.route.upstream_model
         cost = self._price(answer.usage, served, exchange.route.upstream_model, answer.service_tier)
         latency = call.elapsed_ms()
-        headers = self._headers(call, exchange, upstream, cost, latency)
+        headers = answer_headers(call, exchange, upstream, cost, latency)
         body = answer.body
+        storable: bytes | None = body if isinstance(body, bytes) else None
         if isinstance(body, dict):
-            body = orjson.dumps(_with_seed_fields(body, call, cost, latency))
-        self._record(
+            if found is not None and found.directive.store and "error" not in body:
+                storable = None if contains_tool_calls(call.endpoint.value, body) else orjson.dumps(body)
+            body = orjson.dumps(with_seed_fields(body, call, cost.usd, cost.usd_text, latency))
+            checked = True
+        else:
+            checked = False
+        self._recorder.answered(
             call,
-            exchange,
+            exchange.route.provider.name,
             status=upstream.status,
             outcome=Outcome.OK,
             usage=answer.usage,
@@ -133,18 +240,32 @@ class GatewayService:
             ttft=latency,
             upstream_id=upstream.request_id,
         )
+        if found is not None and storable is not None and upstream.status == 200:
+            await self._cache_remember(call, found, storable, answer.usage, cost.nanos, checked)
+        self._observe(call, exchange.route.provider.name)
         return BodyResult(upstream.status, body, headers)
 
-    def _stream(self, call: Call, exchange: Exchange, upstream: UpstreamResponse) -> StreamResult:
-        headers = self._headers(call, exchange, upstream, None, call.elapsed_ms())
+    async def _cache_remember(
+        self, call: Call, found: Lookup, body: bytes, usage: Usage, nanos: int, checked: bool
+    ) -> None:
+        assert self.cache is not None
+        await self.cache.remember(call, found, body, usage, nanos, checked=checked)
+
+    def _stream(
+        self, call: Call, exchange: Exchange, upstream: UpstreamResponse, found: Lookup | None
+    ) -> StreamResult:
+        headers = answer_headers(call, exchange, upstream, None, call.elapsed_ms())
         headers["cache-control"] = "no-cache"
-        return StreamResult(upstream.status, self._relay(call, exchange, upstream), headers)
+        self._observe(call, exchange.route.provider.name)
+        keep = found if found is not None and found.directive.store else None
+        return StreamResult(upstream.status, self._relay(call, exchange, upstream, keep), headers)
 
     async def _relay(
-        self, call: Call, exchange: Exchange, upstream: UpstreamResponse
+        self, call: Call, exchange: Exchange, upstream: UpstreamResponse, found: Lookup | None
     ) -> AsyncIterator[bytes]:
         tap: StreamTap = exchange.tap()
         parser = SSEParser()
+        acc = StreamAccumulator(call.endpoint.value) if found is not None else None
         first_byte: int | None = None
         outcome = Outcome.CLIENT_DISCONNECTED
         error: TollhouseError | None = None
@@ -154,8 +275,12 @@ class GatewayService:
                     first_byte = call.elapsed_ms()
                 for event in parser.feed(chunk):
                     for out in tap.feed(event):
+                        if acc is not None:
+                            acc.feed(out)
                         yield out
             for out in tap.finish():
+                if acc is not None:
+                    acc.feed(out)
                 yield out
             if tap.error is not None:
                 error = UpstreamError(str(tap.error.get("message", "provider error mid-stream")))
@@ -164,7 +289,7 @@ class GatewayService:
             outcome = Outcome.ERROR if error else Outcome.OK
         except UpstreamError as exc:
             outcome, error = Outcome.ERROR, exc
-            yield _stream_error(call, exc)
+            yield stream_error(call, exc)
         finally:
             if outcome == Outcome.CLIENT_DISCONNECTED:
                 upstream.close()
@@ -173,9 +298,9 @@ class GatewayService:
             served = tap.model or exchange.route.upstream_model
             usage = tap.usage
             cost = self._price(usage, served, exchange.route.upstream_model, tap.service_tier)
-            self._record(
+            self._recorder.answered(
                 call,
-                exchange,
+                exchange.route.provider.name,
                 status=upstream.status,
                 outcome=outcome,
                 usage=usage,
@@ -187,194 +312,33 @@ class GatewayService:
                 upstream_id=upstream.request_id,
                 error=error,
             )
+        # Only a stream that ran to its end gets here (a disconnect leaves through ``finally``).
+        if acc is not None and found is not None and outcome == Outcome.OK and upstream.status == 200:
+            body = acc.result(usage)
+            if body is not None:
+                await self._cache_remember(call, found, body, usage, cost.nanos, True)
 
-    def _count_locally(self, call: Call, exchange: Exchange) -> BodyResult:
-        """count_tokens for a model behind an OpenAI-protocol provider: an estimate, free."""
-        tokens = prompt_tokens(call.body)
-        latency = call.elapsed_ms()
-        zero = Cost(nanos=0, unpriced=False)
-        self._record(
-            call,
-            exchange,
-            status=200,
-            outcome=Outcome.OK,
-            usage=Usage(),
-            cost=zero,
-            served=exchange.route.upstream_model,
-            tier=None,
-            latency=latency,
-            ttft=latency,
-            upstream_id=None,
-        )
-        headers = self._headers(call, exchange, None, zero, latency)
-        return BodyResult(200, orjson.dumps({"input_tokens": tokens}), headers)
-
-    def _sandbox(self, call: Call) -> BodyResult | StreamResult:
-        """A th_test_ key: an answer made here, never sent upstream, free."""
-        made = sandbox.answer(call)
-        latency = call.elapsed_ms()
-        headers = {
-            "x-tollhouse-request-id": call.request_id,
-            "x-tollhouse-provider": "sandbox",
-            "x-tollhouse-served-model": call.model,
-            "x-tollhouse-cached": "false",
-            "x-tollhouse-cost-usd": "0",
-            "x-tollhouse-latency-ms": str(latency),
-            "x-tollhouse-sandbox": "true",
-        }
-        self._record(
-            call,
-            None,
-            status=200,
-            outcome=Outcome.SANDBOX,
-            usage=made.usage,
-            cost=Cost(nanos=0, unpriced=False),
-            served=call.model,
-            tier=None,
-            latency=latency,
-            ttft=latency,
-            upstream_id=None,
-        )
-        if made.body is not None:
-            return BodyResult(200, made.body, headers)
-        headers["cache-control"] = "no-cache"
-        return StreamResult(200, _replay(made.chunks), headers)
+    def _observe(self, call: Call, provider: str) -> None:
+        metrics = self._recorder.metrics
+        if metrics is not None:
+            metrics.observe_upstream(provider, call.upstream_s)
+            metrics.observe_overhead(
+                call.endpoint.value, time.perf_counter() - call.started - call.upstream_s
+            )
 
     def _price(self, usage: Usage, served: str, asked: str, tier: str | None) -> Cost:
         price = self._prices.lookup(served) or self._prices.lookup(asked)
         return compute_cost(usage, price, tier_rule=self._tier_rule, service_tier=tier)
 
-    def _headers(
-        self,
-        call: Call,
-        exchange: Exchange,
-        upstream: UpstreamResponse | None,
-        cost: Cost | None,
-        latency_ms: int,
-    ) -> dict[str, str]:
-        headers = upstream.passed_back_headers() if upstream is not None else {}
-        headers.update(
-            {
-                "x-tollhouse-request-id": call.request_id,
-                "x-tollhouse-provider": exchange.route.provider.name,
-                "x-tollhouse-served-model": exchange.route.upstream_model,
-                "x-tollhouse-cached": "false",
-                "x-tollhouse-latency-ms": str(latency_ms),
-            }
-        )
-        if cost is not None:
-            headers["x-tollhouse-cost-usd"] = cost.usd_text
-        return headers
-
-    def _record(
-        self,
-        call: Call,
-        exchange: Exchange | None,
-        *,
-        status: int,
-        outcome: str,
-        usage: Usage,
-        cost: Cost,
-        served: str | None,
-        tier: str | None,
-        latency: int,
-        ttft: int | None,
-        upstream_id: str | None,
-        error: TollhouseError | None = None,
-    ) -> None:
-        self._gate.settle(call, cost.nanos, usage.total_tokens)
-        self._ledger.record(
-            LedgerEntry(
-                id=_log_id(call),
-                request_id=call.request_id,
-                created_at=call.created_at,
-                project_id=call.project_id,
-                api_key_id=call.api_key_id,
-                source=SOURCE,
-                route=call.endpoint.value,
-                provider=exchange.route.provider.name if exchange else None,
-                model_requested=call.model,
-                model_served=served,
-                stream=call.stream,
-                status_code=status,
-                outcome=outcome,
-                usage=usage,
-                cost_nanos=cost.nanos,
-                unpriced=cost.unpriced,
-                price_version=self._prices.version,
-                service_tier=tier,
-                latency_ms=latency,
-                ttft_ms=ttft,
-                upstream_request_id=upstream_id,
-                error_code=error.error_code if error else None,
-                error_message=error.message if error else None,
-            )
-        )
-
     def record_failure(self, call: Call, exc: TollhouseError) -> None:
         """The ledger row for a call refused or failed before any answer reached the client."""
-        self._gate.settle(call, 0, 0)  # releases the reservation
-        provider = exc.details.get("provider") if isinstance(exc.details.get("provider"), str) else None
-        self._ledger.record(
-            LedgerEntry(
-                id=_log_id(call),
-                request_id=call.request_id,
-                created_at=call.created_at,
-                project_id=call.project_id,
-                api_key_id=call.api_key_id,
-                source=SOURCE,
-                route=call.endpoint.value,
-                provider=provider,
-                model_requested=call.model,
-                stream=call.stream,
-                status_code=exc.status_code,
-                outcome=Outcome.ERROR,
-                price_version=self._prices.version,
-                latency_ms=call.elapsed_ms(),
-                error_code=exc.error_code,
-                error_message=exc.message,
-            )
-        )
+        self._recorder.failed(call, exc)
 
-
-async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
-
-
-def _log_id(call: Call) -> str:
-    return "log_" + call.request_id.removeprefix("req_")
+    def note_refusal(self, exc: TollhouseError) -> None:
+        self._recorder.refused(exc)
 
 
 def _local_count(call: Call, route: Any) -> Exchange | None:
     if route.provider.protocol != WireProtocol.OPENAI.value:
         return None
     return Exchange(call, route)
-
-
-def _with_seed_fields(body: dict[str, Any], call: Call, cost: Cost, latency: int) -> dict[str, Any]:
-    """Seed 001's ``cost``/``project_id``/``content`` and seed 004's ``x-tollhouse-*`` body fields."""
-    content = None
-    choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        message = choices[0].get("message")
-        if isinstance(message, dict):
-            content = message.get("content")
-    body["cost"] = cost.usd
-    body["project_id"] = call.project_id
-    body["content"] = content
-    body["x-tollhouse-cached"] = False
-    body["x-tollhouse-cost-usd"] = cost.usd_text
-    body["x-tollhouse-latency-ms"] = latency
-    return body
-
-
-def _stream_error(call: Call, exc: TollhouseError) -> bytes:
-    """An error inside an already-started stream, in the client's own event format."""
-    if call.endpoint.protocol is WireProtocol.ANTHROPIC:
-        payload = {"type": "error", "error": {"type": "api_error", "message": exc.message}}
-        return encode(orjson.dumps(payload), "error")
-    payload = {
-        "error": {"message": exc.message, "type": exc.openai_type, "code": exc.error_code, "param": None}
-    }
-    return encode(orjson.dumps(payload))

@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tollhouse.errors import Forbidden, PayloadTooLarge, TollhouseError, Unauthorized
+from tollhouse.errors import PayloadTooLarge, TollhouseError
+from tollhouse.gateway.batch import BatchRunner, parse_batch
 from tollhouse.gateway.call import Endpoint, Protocol, parse_call
 from tollhouse.gateway.pipeline import GatewayService
 from tollhouse.gateway.responses import gateway_error, to_response
 from tollhouse.http import JSONResponse
 from tollhouse.ids import new_id
-from tollhouse.tenancy.gate import Gate
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -35,27 +35,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _headers(request: Request) -> dict[str, str]:
+def request_headers(request: Request) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
 
 
 def gateway_handler(endpoint: Endpoint) -> Handler:
     async def handle(request: Request) -> Response:
         gateway: GatewayService = request.app.state.gateway
-        gate: Gate = request.app.state.tenancy.gate
         limit: int = request.app.state.settings.gateway.max_body_bytes
         try:
             raw = await read_body(request, limit)
-            call = parse_call(endpoint, raw, _headers(request), request.url.query)
+            call = parse_call(endpoint, raw, request_headers(request), request.url.query)
         except TollhouseError as exc:
+            gateway.note_refusal(exc)
             return gateway_error(exc, endpoint.protocol, new_id("req"))
         try:
-            await gate.admit(call)
-            result = await gateway.handle(call)
-        except (Unauthorized, Forbidden) as exc:
-            return gateway_error(exc, endpoint.protocol, call.request_id)  # no row for an unknown caller
+            result = await gateway.serve(call)  # records the failure row itself
         except TollhouseError as exc:
-            gateway.record_failure(call, exc)
             response = gateway_error(exc, endpoint.protocol, call.request_id)
         else:
             response = to_response(result)
@@ -72,7 +68,7 @@ async def list_models(request: Request) -> Response:
     gateway: GatewayService = request.app.state.gateway
     protocol = Protocol.ANTHROPIC if "anthropic-version" in request.headers else Protocol.OPENAI
     try:
-        await request.app.state.tenancy.gate.authenticate(_headers(request))
+        await request.app.state.tenancy.gate.authenticate(request_headers(request))
     except TollhouseError as exc:
         return gateway_error(exc, protocol, new_id("req"))
     models = gateway.registry.listed_models()
@@ -97,6 +93,21 @@ async def list_models(request: Request) -> Response:
     )
 
 
+async def batch(request: Request) -> Response:
+    """Seed 001's ``POST /v1/batch``: each prompt a chat completion; partial failure is still 200."""
+    state = request.app.state
+    settings = state.settings.gateway
+    headers = request_headers(request)
+    try:
+        await state.tenancy.gate.authenticate(headers)
+        body, items = parse_batch(await read_body(request, settings.max_body_bytes), settings.batch_max_items)
+    except TollhouseError as exc:
+        state.gateway.note_refusal(exc)
+        return gateway_error(exc, Protocol.OPENAI, new_id("req"))
+    runner = BatchRunner(state.gateway, concurrency=settings.batch_concurrency)
+    return JSONResponse(await runner.run(body, items, headers))
+
+
 def routes() -> list[Route]:
     return [
         Route(Endpoint.CHAT.value, gateway_handler(Endpoint.CHAT), methods=["POST"]),
@@ -105,6 +116,7 @@ def routes() -> list[Route]:
         Route(Endpoint.MESSAGES.value, gateway_handler(Endpoint.MESSAGES), methods=["POST"]),
         Route(Endpoint.COUNT_TOKENS.value, gateway_handler(Endpoint.COUNT_TOKENS), methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/batch", batch, methods=["POST"]),
     ]
 
 

@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 import jwt
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from tollhouse.errors import Forbidden, Unauthorized
 from tollhouse.tenancy.keys import KEY_PREFIX
@@ -36,14 +36,14 @@ class Principal:
             raise Forbidden("this API key belongs to another project", details={"project_id": project_id})
 
 
-def _credential(request: Request) -> str | None:
+def _credential(request: HTTPConnection) -> str | None:
     value = request.headers.get("authorization")
     if value:
         return value[7:].strip() if value[:7].lower() == "bearer " else value.strip()
     return request.headers.get("x-api-key") or None
 
 
-async def principal(request: Request) -> Principal:
+async def principal(request: HTTPConnection) -> Principal:
     """FastAPI dependency for every management route."""
     tenancy: Tenancy = request.app.state.tenancy
     settings = tenancy.settings

@@ -99,10 +99,17 @@ class Gate:
         return None
 
     async def admit(self, call: Call) -> None:
-        view = await self.identify(call)
+        await self.admit_view(call, await self.identify(call))
+
+    async def admit_view(self, call: Call, view: ProjectView, *, reserve: bool = True) -> None:
+        """Rate limit, quota and (``reserve``) budget reservation for an identified call.
+
+        A call answered from the cache passes ``reserve=False``: it still counts against the
+        plan's request limits but reserves nothing, since it costs nothing.
+        """
         call.provider_keys = view.provider_keys
         plan = self.plans.test_keys if call.sandbox else self.plans.get(view.plan)
-        lines = () if call.sandbox else self._lines(view, call.api_key_id)
+        lines = () if call.sandbox or not reserve else self._lines(view, call.api_key_id)
         if not lines and plan.requests_per_minute is None and plan.requests_per_month is None:
             return
         nanos, tokens = self.estimate(call) if lines else (0, 0)
@@ -132,6 +139,20 @@ class Gate:
             return
         hold.settled = True
         self.counters.settle(hold, nanos, tokens)
+
+    async def remaining(self, view: ProjectView) -> tuple[int | None, int | None] | None:
+        """(tokens, nano-dollars) left in the project's own budget, or None without one.
+
+        Read only for auto-routing (seed 001's low-budget rule), so a call that names its
+        model never pays for it.
+        """
+        budget = view.budgets.get(PROJECT_BUDGET) if view.budgets else None
+        if budget is None:
+            return None
+        nanos, tokens = await self.counters.current(self.line(view.id, budget))
+        left_tokens = None if budget.limit_tokens is None else max(0, budget.limit_tokens - tokens)
+        left_nanos = None if budget.limit_nanos is None else max(0, budget.limit_nanos - nanos)
+        return left_tokens, left_nanos
 
     def estimate(self, call: Call) -> tuple[int, int]:
         prompt = prompt_tokens(call.body)

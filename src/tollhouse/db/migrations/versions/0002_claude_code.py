@@ -1,4 +1,4 @@
-"""Claude Code import: per-file read cursors, per-entry detail, report roll-ups, a ledger project wide enough for a path.
+"""Claude Code import: per-file read cursors, per-entry detail, report roll-ups, a wider ledger project.
 
 Revision ID: 0002
 Revises: 0001
@@ -13,6 +13,12 @@ revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+_AGG_VALUES = (
+    "n", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "c_calc",
+    "c_ccusage", "c_display", "c_auto", "c_auto_ccusage", "m_calc", "m_calc_ccusage", "m_auto",
+    "m_auto_ccusage", "min_seq", "min_ts", "max_ts",
+)  # fmt: skip
 
 
 def upgrade() -> None:
@@ -63,7 +69,9 @@ def upgrade() -> None:
     op.create_index("ix_claude_entries_session_id", "claude_entries", ["session_id"])
     op.create_table(
         "claude_dirty",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("session_id", sa.String(128), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_claude_dirty"),
     )
@@ -77,14 +85,7 @@ def upgrade() -> None:
         sa.Column("cwd", sa.String(1024), nullable=False),
         sa.Column("model", sa.String(200), nullable=False),
         sa.Column("fast", sa.Integer(), nullable=False),
-        *(
-            sa.Column(name, sa.BigInteger(), nullable=False)
-            for name in (
-                "n", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens",
-                "c_calc", "c_ccusage", "c_display", "c_auto", "c_auto_ccusage", "m_calc",
-                "m_calc_ccusage", "m_auto", "m_auto_ccusage", "min_seq", "min_ts", "max_ts",
-            )
-        ),  # fmt: skip
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _AGG_VALUES),
         sa.PrimaryKeyConstraint(
             "session_id", "kind", "k1", "k2", "project_dir", "cwd", "model", "fast", name="pk_claude_agg"
         ),
