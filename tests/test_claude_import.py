@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.prices import nanos
 from tollhouse.claude_code.discovery import claude_roots, transcript_files
 from tollhouse.claude_code.importer import ClaudeImporter
-from tollhouse.claude_code.store import LEDGER_COLUMNS
+from tollhouse.claude_code.store import LEDGER_COLUMNS, entries
 from tollhouse.db.engine import create_engine, migrate
-from tollhouse.db.tables import claude_entries, ledger
+from tollhouse.db.tables import ledger
 from tollhouse.pricing import load_price_table
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -92,6 +92,7 @@ async def rows(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def detail(engine: AsyncEngine, key: str) -> dict[str, Any]:
     async with engine.connect() as conn:
+        claude_entries = entries()
         result = await conn.execute(select(claude_entries).where(claude_entries.c.external_id == key))
         return dict(result.one()._mapping)
 

@@ -45,17 +45,19 @@ class SSEReader:
         assert self._opened.wait(10), "the stream did not open"
 
     def _run(self, url: str, headers: dict[str, str]) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10, read=5)) as client:
-            with client.stream("GET", url, headers=headers) as response:
-                self.status = response.status_code
-                self._opened.set()
-                try:
-                    for line in response.iter_lines():
-                        self.lines.put(line)
-                        if self._stop.is_set():
-                            return
-                except httpx.HTTPError:
-                    return
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=5)) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            self.status = response.status_code
+            self._opened.set()
+            try:
+                for line in response.iter_lines():
+                    self.lines.put(line)
+                    if self._stop.is_set():
+                        return
+            except httpx.HTTPError:
+                return
 
     def events(self, wanted: set[str], timeout: float = 10) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

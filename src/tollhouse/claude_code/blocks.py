@@ -130,9 +130,9 @@ async def load_blocks(
     else:
         from sqlalchemy import case, func, select
 
-        from tollhouse.db.tables import claude_entries
+        from tollhouse.claude_code.store import entries
 
-        e = claude_entries.c
+        e = entries().c
         hour = (e.ts_ms // HOUR_MS).label("hour")
         on_edge = case((e.ts_ms % HOUR_MS == 0, 1), else_=0).label("edge")
         query = select(

@@ -6,7 +6,7 @@ asyncio or pydantic: the incremental scan (same cursors, de-duplication and rows
 :mod:`tollhouse.claude_code.importer`, which also calls it for SQLite files) and the roll-ups
 reports read (``claude_agg``: per session and model, by UTC hour, by local day per time zone,
 by session). Every import appends the sessions it changed to ``claude_dirty``; a roll-up kind
-recomputes only those sessions from ``claude_entries`` the next time a report needs it, so a
+recomputes only those sessions from the ledger's Claude Code rows the next time a report needs it, so a
 report after a small append reads a few thousand roll-up rows instead of every response.
 """
 
@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
 
 if TYPE_CHECKING:
-    from tollhouse.claude_code.parser import Entry, Pricer
+    from tollhouse.claude_code.parser import Pricer
     from tollhouse.pricing import PriceTable
 
 SOURCE = "claude-code"
@@ -36,6 +36,7 @@ HOUR_MS = 3_600_000
 _IN_CHUNK = 500
 _POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
 _COLD_MIN_BYTES = 32 * 1024 * 1024  # a first import this big runs as one bulk transaction
+_GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
 
 
 class CostMode:
@@ -116,79 +117,75 @@ def ledger_ids(count: int, start: int = 0, noise: int | None = None) -> list[str
 
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+SEQ_KIND = "#seq"  # the claude_agg_state row holding the last seq given out
+# Every ledger column, in the order the fast insert names them (a test checks it follows the table).
 LEDGER_COLUMNS = (
     "id", "request_id", "created_at", "project_id", "api_key_id", "source", "route", "provider",
     "model_requested", "model_served", "stream", "status_code", "outcome", "input_tokens",
     "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
     "reasoning_tokens", "cost_nanos", "saved_cost_nanos", "tokens_saved", "cached", "unpriced",
     "price_version", "service_tier", "latency_ms", "ttft_ms", "upstream_request_id", "error_code",
-    "error_message", "session_id", "is_subagent", "external_id",
+    "error_message", "session_id", "is_subagent", "external_id", "claude_seq", "claude_ts_ms",
+    "claude_project_dir", "claude_cwd", "claude_fast", "claude_reported_nanos", "claude_calc_nanos",
+    "claude_ccusage_nanos", "claude_unpriced", "claude_ccusage_unpriced",
 )  # fmt: skip
-DETAIL_COLUMNS = (
-    "external_id", "ledger_id", "seq", "ts_ms", "project_dir", "cwd", "session_id", "model",
-    "is_sidechain", "fast", "input_tokens", "output_tokens", "cache_creation_tokens",
-    "cache_read_tokens", "reported_cost_nanos", "calc_cost_nanos", "ccusage_cost_nanos", "unpriced",
-    "ccusage_unpriced",
+# The parameters of an imported row: the id and seq, then what ``parser.parse_rows`` builds.
+ROW_PARAMS = (
+    "id", "seq", "ts_ms", "created_at", "cwd", "project_id", "project_dir", "session_id", "model",
+    "api_error_status", "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "fast",
+    "reported", "calc", "ccusage", "unpriced", "ccusage_unpriced", "is_subagent", "key",
 )  # fmt: skip
-# Columns a replacement leaves alone (identity and where the key lives).
-LEDGER_KEEP = frozenset({"id", "source", "external_id", "route"})
+_P = {name: f"?{n}" for n, name in enumerate(ROW_PARAMS, 1)}
 
 
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    # Names come from the constants above, never from input.
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+def _ledger_values(cost_mode: str, price_version: str) -> dict[str, str]:
+    """SQL for each ledger column of an imported row: the constants inline (fewer values to
+    bind), the cost mode's choices as expressions over the parameters."""
+    p = _P
+    if cost_mode == CostMode.CALCULATE:
+        cost, unpriced = p["calc"], p["unpriced"]
+    else:
+        fallback = "0" if cost_mode == CostMode.DISPLAY else p["calc"]
+        cost = f"coalesce({p['reported']}, {fallback})"
+        unpriced = f"({p['unpriced']} AND {p['reported']} IS NULL)"
+    error = f"{p['api_error_status']} IS NULL"
+    version = "'" + price_version.replace("'", "''") + "'"
+    values = {
+        "id": p["id"], "request_id": "NULL", "created_at": p["created_at"], "project_id": p["project_id"],
+        "api_key_id": "NULL", "source": f"'{SOURCE}'", "route": f"'{SOURCE}'", "provider": "'anthropic'",
+        "model_requested": p["model"], "model_served": p["model"], "stream": "0",
+        "status_code": f"coalesce({p['api_error_status']}, 200)",
+        "outcome": f"CASE WHEN {error} THEN 'ok' ELSE 'error' END", "input_tokens": p["input"],
+        "cache_read_tokens": p["cache_read"], "cache_write_5m_tokens": p["cache_write_5m"],
+        "cache_write_1h_tokens": p["cache_write_1h"], "output_tokens": p["output"], "reasoning_tokens": "0",
+        "cost_nanos": cost, "saved_cost_nanos": "0", "tokens_saved": "0", "cached": "0", "unpriced": unpriced,
+        "price_version": version, "service_tier": "NULL", "latency_ms": "NULL", "ttft_ms": "NULL",
+        "upstream_request_id": "NULL", "error_code": f"CASE WHEN {error} THEN NULL ELSE 'api_error' END",
+        "error_message": "NULL", "session_id": p["session_id"], "is_subagent": p["is_subagent"],
+        "external_id": p["key"], "claude_seq": p["seq"], "claude_ts_ms": p["ts_ms"],
+        "claude_project_dir": p["project_dir"], "claude_cwd": p["cwd"], "claude_fast": p["fast"],
+        "claude_reported_nanos": p["reported"], "claude_calc_nanos": p["calc"],
+        "claude_ccusage_nanos": p["ccusage"], "claude_unpriced": p["unpriced"],
+        "claude_ccusage_unpriced": p["ccusage_unpriced"],
+    }  # fmt: skip
+    assert tuple(values) == LEDGER_COLUMNS
+    return values
 
 
-_INSERT_LEDGER = _insert_sql("ledger", LEDGER_COLUMNS)
-_INSERT_DETAIL = _insert_sql("claude_entries", DETAIL_COLUMNS)
-_UPDATE_LEDGER = "UPDATE ledger SET {} WHERE id = ?".format(  # noqa: S608
-    ", ".join(f"{c} = ?" for c in LEDGER_COLUMNS if c not in LEDGER_KEEP)
-)
-_UPDATE_DETAIL = "UPDATE claude_entries SET {} WHERE external_id = ?".format(  # noqa: S608
-    ", ".join(f"{c} = ?" for c in DETAIL_COLUMNS if c != "external_id")
-)
-_SECONDS: dict[int, str] = {}
+# Columns a replacement leaves alone (identity, where the key lives, first-seen order).
+LEDGER_KEEP = frozenset({"id", "source", "external_id", "route", "claude_seq"})
 
 
-def sqlite_time(ts_ms: int) -> str:
-    """SQLAlchemy's SQLite DATETIME text for a UTC instant, exact to the millisecond."""
-    seconds, millis = divmod(ts_ms, 1000)
-    text = _SECONDS.get(seconds)
-    if text is None:
-        if len(_SECONDS) > 100_000:
-            _SECONDS.clear()
-        text = _SECONDS[seconds] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
-    return f"{text}.{millis:03d}000"
+def insert_sql(cost_mode: str, price_version: str) -> str:
+    values = _ledger_values(cost_mode, price_version)
+    # Names and expressions come from the constants above; the version is quoted.
+    return f"INSERT INTO ledger ({', '.join(values)}) VALUES ({', '.join(values.values())})"  # noqa: S608
 
 
-def ledger_row(
-    entry: Entry, project_dir: str, is_subagent: bool, ledger_id: str, cost_mode: str, price_version: str,
-    created: Any,
-) -> tuple[Any, ...]:  # fmt: skip
-    usage = entry.usage
-    error = entry.api_error_status is not None
-    unpriced = entry.unpriced and not (cost_mode != "calculate" and entry.reported_nanos is not None)
-    return (
-        ledger_id, None, created, (entry.cwd or project_dir)[:1024], None, SOURCE, SOURCE,
-        "anthropic", entry.model, entry.model, False, entry.api_error_status if error else 200,
-        "error" if error else "ok", usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens,
-        usage.cache_write_1h_tokens, usage.output_tokens, 0, entry.ledger_cost(cost_mode), 0, 0, False,
-        unpriced, price_version, None, None, None, None, "api_error" if error else None, None,
-        entry.session_id[:64], is_subagent or entry.is_sidechain, entry.key,
-    )  # fmt: skip
-
-
-def detail_row(
-    entry: Entry, project_dir: str, is_subagent: bool, ledger_id: str, seq: int
-) -> tuple[Any, ...]:
-    usage = entry.usage
-    return (
-        entry.key, ledger_id, seq, entry.ts_ms, project_dir[:512], entry.cwd[:1024] if entry.cwd else None,
-        entry.session_id, entry.model[:200] if entry.model else None, entry.is_sidechain or is_subagent,
-        entry.fast, usage.input_tokens, usage.output_tokens,
-        usage.cache_write_5m_tokens + usage.cache_write_1h_tokens, usage.cache_read_tokens,
-        entry.reported_nanos, entry.calc_nanos, entry.ccusage_nanos, entry.unpriced, entry.ccusage_unpriced,
-    )  # fmt: skip
+def update_sql(cost_mode: str, price_version: str) -> str:
+    values = _ledger_values(cost_mode, price_version)
+    sets = ", ".join(f"{c} = {v}" for c, v in values.items() if c not in LEDGER_KEEP)
+    return f"UPDATE ledger SET {sets} WHERE id = {_P['id']} AND external_id = {_P['key']}"  # noqa: S608
 
 
 # --- connection ----------------------------------------------------------------------------------
@@ -245,9 +242,9 @@ class _Cursor:
 
 @dataclass(slots=True)
 class _FileRead:
-    """Everything read from one file: packed entries (see ``_pack``) and the new cursor values."""
+    """Everything read from one file: its rows (see ``parser.FileRows``) and the new cursor values."""
 
-    entries: list[tuple[Any, ...]]
+    rows: list[tuple[int, bool, tuple[Any, ...]]]
     lines: int
     malformed: int
     offset: int
@@ -260,55 +257,35 @@ class _FileRead:
 _WORKER_PRICER: Pricer | None = None
 
 
-def _pack(
-    entry: Entry, project_dir: str, is_subagent: bool, cost_mode: str, price_version: str
-) -> tuple[Any, ...]:
-    """What the writer needs of an entry: the de-duplication facts and both rows without the
-    ledger id and seq (assigned when the entry is kept). Built where the line was parsed."""
-    ledger = ledger_row(
-        entry, project_dir, is_subagent, "", cost_mode, price_version, sqlite_time(entry.ts_ms)
-    )
-    detail = detail_row(entry, project_dir, is_subagent, "", 0)
-    return (entry.key, entry.usage.total_tokens, entry.is_sidechain, entry.session_id, ledger[1:], detail[3:])
-
-
 def read_file(
-    file: TranscriptFile,
-    start: int,
-    expect_head: tuple[str, int] | None,
-    pricer: Pricer,
-    chunk_bytes: int,
-    cost_mode: str,
-    price_version: str,
+    file: TranscriptFile, start: int, expect_head: tuple[str, int] | None, pricer: Pricer, chunk_bytes: int
 ) -> _FileRead:
-    from tollhouse.claude_code.parser import read_chunk
+    from tollhouse.claude_code.parser import FileRows, _path_tag, parse_rows, read_span
 
-    offset, lines, malformed = start, 0, 0
-    head, fresh = b"", start == 0
-    session = file.session_id
-    entries: list[tuple[Any, ...]] = []
+    offset, head, fresh = start, b"", start == 0
+    out = FileRows()
+    tag = _path_tag(file.path)
     try:
         while True:
-            chunk = read_chunk(file, offset, pricer, max_bytes=chunk_bytes, expect_head=expect_head)
+            span = read_span(file, offset, max_bytes=chunk_bytes, expect_head=expect_head)
             expect_head = None
-            if chunk.restarted or chunk.head:
-                offset, head, fresh = 0, chunk.head, True
-            session = session or chunk.line_session_id or ""
-            offset += chunk.consumed
-            lines += chunk.lines
-            malformed += chunk.malformed
-            project_dir, subagent = file.project_dir, file.is_subagent
-            entries.extend(_pack(e, project_dir, subagent, cost_mode, price_version) for e in chunk.entries)
-            if chunk.eof:
+            if span.restarted or span.head:
+                offset, head, fresh = 0, span.head, True
+                if span.restarted:
+                    out = FileRows()
+            parse_rows(span.data, offset, file, pricer, tag, out)
+            offset += len(span.data)
+            if span.eof:
                 break
     except OSError as exc:
-        return _FileRead([], 0, 0, start, b"", False, session, error=str(exc))
-    return _FileRead(entries, lines, malformed, offset, head, fresh, session)
+        return _FileRead([], 0, 0, start, b"", False, file.session_id, error=str(exc))
+    session = file.session_id or out.line_session_id or ""
+    return _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
 
 
-def _pool_job(job: tuple[TranscriptFile, int, tuple[str, int] | None, int, str, str]) -> _FileRead:
+def _pool_job(jobs: list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]) -> list[_FileRead]:
     assert _WORKER_PRICER is not None
-    return read_file(job[0], job[1], job[2], _WORKER_PRICER, job[3], job[4], job[5])
+    return [read_file(job[0], job[1], job[2], _WORKER_PRICER, job[3]) for job in jobs]
 
 
 class _Import:
@@ -317,14 +294,15 @@ class _Import:
     ) -> None:
         self.conn = conn
         self.pricer = pricer
-        self.cost_mode = cost_mode
-        self.price_version = price_version
         self.batch_rows = batch_rows
+        self.insert_sql = insert_sql(cost_mode, price_version)
+        self.update_sql = update_sql(cost_mode, price_version)
         self.result = ScanResult()
         self.kept: dict[str, Kept] = {}
-        self.seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM claude_entries").fetchone()[0])
+        row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (SEQ_KIND,)).fetchone()
+        self.seq = int(row[0]) if row else 0
         self.db_empty = self.seq == 0
-        self.placed: list[tuple[Any, ...]] = []  # packed entries (see ``_pack``)
+        self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
         self.cursors: list[_Cursor] = []
         self.noise = int.from_bytes(os.urandom(4))
         self.id_count = 0
@@ -336,71 +314,76 @@ class _Import:
         if not placed and not cursors:
             return
         conn = self.conn
-        unknown = list(dict.fromkeys(p[0] for p in placed if p[0] not in self.kept))
-        if unknown and not self.db_empty:
+        kept_copies = self.kept
+        if not self.db_empty:
+            unknown = list(dict.fromkeys(p[2][-1] for p in placed if p[2][-1] not in kept_copies))
             for start in range(0, len(unknown), _IN_CHUNK):
                 part = unknown[start : start + _IN_CHUNK]
                 query = (
-                    "SELECT external_id, ledger_id, seq, input_tokens + output_tokens + cache_creation_tokens"  # noqa: S608
-                    " + cache_read_tokens, is_sidechain, session_id FROM claude_entries WHERE external_id IN"
-                    f" ({', '.join('?' * len(part))})"
+                    "SELECT external_id, id, claude_seq, input_tokens + output_tokens + cache_read_tokens"  # noqa: S608
+                    " + cache_write_5m_tokens + cache_write_1h_tokens, is_subagent, session_id FROM ledger"
+                    f" WHERE source = '{SOURCE}' AND external_id IN ({', '.join('?' * len(part))})"
                 )
                 for key, ledger_id, seq, total, side, session in conn.execute(query, part):
-                    self.kept[key] = Kept(ledger_id, int(seq), int(total), bool(side), session)
+                    kept_copies[key] = Kept(ledger_id, int(seq or 0), int(total), bool(side), session or "")
         inserts: dict[str, tuple[Any, ...]] = {}
         replacements: dict[str, tuple[Any, ...]] = {}
         dirty: set[str] = set()
         ids = ledger_ids(len(placed), self.id_count, self.noise)
         self.id_count += len(placed)
         next_id = 0
-        kept_copies = self.kept
-        for packed in placed:
-            key, total, side, session = packed[0], packed[1], packed[2], packed[3]
+        seq = self.seq
+        for total, side, params in placed:
+            key, session = params[-1], params[5]
             kept = kept_copies.get(key)
             if kept is None:
-                self.seq += 1
-                ledger_id, seq = ids[next_id], self.seq
+                seq += 1
+                ledger_id = ids[next_id]
                 next_id += 1
-                inserts[key] = (packed, ledger_id, seq)
+                inserts[key] = (ledger_id, seq, *params)
+                kept_copies[key] = Kept(ledger_id, seq, total, side, session)
             elif better(total, side, kept):
-                ledger_id, seq = kept.ledger_id, kept.seq
-                (inserts if key in inserts else replacements)[key] = (packed, ledger_id, seq)
+                row = (kept.ledger_id, kept.seq, *params)
+                if key in inserts:
+                    inserts[key] = row
+                else:
+                    replacements[key] = row
                 if kept.session_id:
                     dirty.add(kept.session_id)
+                kept_copies[key] = Kept(kept.ledger_id, kept.seq, total, side, session)
             else:
                 continue
             dirty.add(session)
-            kept_copies[key] = Kept(ledger_id, seq, total, side, session)
         self.result.entries_added += len(inserts)
         self.result.entries_replaced += len(replacements)
         if not self.bulk:
             conn.execute("BEGIN IMMEDIATE")
         try:
-            self._write(inserts.values(), replacements.values(), dirty, cursors)
+            self._write(list(inserts.values()), list(replacements.values()), dirty, cursors, seq)
         except BaseException:
             if not self.bulk:
                 conn.execute("ROLLBACK")
             raise
         if not self.bulk:
             conn.execute("COMMIT")
+        self.seq = seq
 
     def _write(
         self,
-        inserts: Iterable[tuple[Any, ...]],
-        replacements: Iterable[tuple[Any, ...]],
+        inserts: list[tuple[Any, ...]],
+        replacements: list[tuple[Any, ...]],
         dirty: set[str],
         cursors: list[_Cursor],
+        seq: int,
     ) -> None:
         conn = self.conn
-        rows = list(inserts)
-        if rows:
-            conn.executemany(_INSERT_LEDGER, [(i, *p[4]) for p, i, _ in rows])
-            conn.executemany(_INSERT_DETAIL, [(p[0], i, q, *p[5]) for p, i, q in rows])
-        rows = list(replacements)
-        if rows:
-            keep = [n - 1 for n, c in enumerate(LEDGER_COLUMNS) if c not in LEDGER_KEEP]
-            conn.executemany(_UPDATE_LEDGER, [(*(p[4][n] for n in keep), i) for p, i, _ in rows])
-            conn.executemany(_UPDATE_DETAIL, [(i, q, *p[5], p[0]) for p, i, q in rows])
+        if inserts:
+            conn.executemany(self.insert_sql, inserts)
+            conn.execute(
+                "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (SEQ_KIND, seq)
+            )
+        if replacements:
+            conn.executemany(self.update_sql, replacements)
         if dirty:
             conn.executemany(
                 "INSERT INTO claude_dirty (session_id) VALUES (?)", [(s,) for s in sorted(dirty)]
@@ -432,7 +415,7 @@ class _Import:
         if read.error is not None:
             result.unreadable_files.append(str(file.path))
             return
-        self.placed.extend(read.entries)
+        self.placed.extend(read.rows)
         result.files_read += 1
         result.lines_read += read.lines
         result.malformed_lines += read.malformed
@@ -480,8 +463,9 @@ def scan(
 
     ``prices`` is called only when something has to be read. A first import bigger than a few
     tens of megabytes is one transaction (atomic: a crash leaves nothing half-imported), written
-    with the rollback journal instead of the WAL (the data is written once, not twice) and, on a
-    multi-core machine with no other threads running, parsed in a process pool.
+    with the rollback journal instead of the WAL (the data is written once, not twice), with the
+    ledger's secondary indexes built after the rows and, on a multi-core machine with no other
+    threads running, parsed in a process pool.
     """
     files = list_with_stats(roots)
     conn = connect(path)
@@ -505,31 +489,36 @@ def scan(
         table = prices()
         pricer = Pricer(table)
         job = _Import(conn, pricer, cost_mode, table.version, batch_rows)
-        version = table.version
         job.result = result
         pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)
+        indexes: list[str] = []
         if job.db_empty and pending >= _COLD_MIN_BYTES:
-            _bulk_begin(job)
+            indexes = _bulk_begin(job)
         try:
             for (file, stat, cursor, _, _), read in zip(
-                todo, _reads(todo, pricer, chunk_bytes, pending, workers, cost_mode, version), strict=True
+                todo, _reads(todo, pricer, chunk_bytes, pending, workers), strict=True
             ):
                 job.add_file(file, stat, cursor, read, known_sessions)
             job.flush()
+            for sql in indexes:
+                conn.execute(sql)
         except BaseException:
             if job.bulk:
                 conn.execute("ROLLBACK")
                 _bulk_end(job)
             raise
         if job.bulk:
-            _bulk_commit(job)
+            conn.execute("COMMIT")
             _bulk_end(job)
         return job.result
     finally:
         conn.close()
 
 
-def _bulk_begin(job: _Import) -> None:
+def _bulk_begin(job: _Import) -> list[str]:
+    """Start the one-transaction first import; the ledger's secondary indexes are dropped inside
+    it and rebuilt at its end (sorting once is cheaper than 250k scattered index inserts).
+    Returns the statements that rebuild them."""
     conn = job.conn
     with contextlib.suppress(sqlite3.OperationalError):  # stays WAL while others have the file open
         conn.execute("PRAGMA journal_mode=DELETE")
@@ -538,10 +527,12 @@ def _bulk_begin(job: _Import) -> None:
     conn.execute("BEGIN IMMEDIATE")
     job.bulk = True
     job.batch_rows = max(job.batch_rows, 20_000)
-
-
-def _bulk_commit(job: _Import) -> None:
-    job.conn.execute("COMMIT")
+    found = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
 
 
 def _bulk_end(job: _Import) -> None:
@@ -559,8 +550,6 @@ def _reads(
     chunk_bytes: int,
     pending: int,
     workers: int | None,
-    cost_mode: str,
-    version: str,
 ) -> Iterator[_FileRead]:
     count = workers if workers is not None else (os.cpu_count() or 1)
     use_pool = (
@@ -572,7 +561,7 @@ def _reads(
     )
     if not use_pool:
         for file, _, _, start, expect in todo:
-            yield read_file(file, start, expect, pricer, chunk_bytes, cost_mode, version)
+            yield read_file(file, start, expect, pricer, chunk_bytes)
         return
     import multiprocessing
     from collections import deque
@@ -580,16 +569,24 @@ def _reads(
 
     global _WORKER_PRICER
     _WORKER_PRICER = pricer  # inherited by the forked workers
-    jobs = [(file, start, expect, chunk_bytes, cost_mode, version) for file, _, _, start, expect in todo]
-    window = count * 8  # files in flight: bounds memory when parsing outruns writing
+    # Files go in groups of a few megabytes: fewer round trips, results back in order.
+    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]] = [[]]
+    size = 0
+    for file, stat, _, start, expect in todo:
+        if size >= _GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append((file, start, expect, chunk_bytes))
+        size += max(stat.st_size - start, 0)
+    window = count * 4  # groups in flight: bounds memory when parsing outruns writing
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
-        flight: deque[Future[_FileRead]] = deque()
-        for job in jobs:
-            flight.append(pool.submit(_pool_job, job))
+        flight: deque[Future[list[_FileRead]]] = deque()
+        for group in groups:
+            flight.append(pool.submit(_pool_job, group))
             if len(flight) >= window:
-                yield flight.popleft().result()
+                yield from flight.popleft().result()
         while flight:
-            yield flight.popleft().result()
+            yield from flight.popleft().result()
     _WORKER_PRICER = None
 
 
@@ -613,6 +610,15 @@ _AGG_SELECT = (
     " min(seq), min(ts_ms), max(ts_ms)"
 )
 _FULL_REBUILD_SESSIONS = 400
+# Imported responses under the names the roll-ups use (SQLite flattens this into each query).
+_ENTRIES = (
+    "(SELECT session_id, claude_seq AS seq, claude_ts_ms AS ts_ms, claude_project_dir AS project_dir,"
+    " claude_cwd AS cwd, model_served AS model, claude_fast AS fast, input_tokens, output_tokens,"
+    " cache_write_5m_tokens + cache_write_1h_tokens AS cache_creation_tokens, cache_read_tokens,"
+    " claude_reported_nanos AS reported_cost_nanos, claude_calc_nanos AS calc_cost_nanos,"
+    " claude_ccusage_nanos AS ccusage_cost_nanos, claude_unpriced AS unpriced,"
+    " claude_ccusage_unpriced AS ccusage_unpriced FROM ledger WHERE source = 'claude-code')"
+)
 
 
 def zone_offsets(zone: ZoneInfo, low_ms: int, high_ms: int) -> list[tuple[int, int]]:
@@ -657,7 +663,7 @@ def _keys_sql(
     if kind == "hour":
         return f"ts_ms / {HOUR_MS}", f"CASE WHEN ts_ms % {HOUR_MS} = 0 THEN 1 ELSE 0 END"
     zone = ZoneInfo(kind.removeprefix("day:"))
-    low, high = conn.execute(f"SELECT min(ts_ms), max(ts_ms) FROM claude_entries {where}", params).fetchone()  # noqa: S608
+    low, high = conn.execute(f"SELECT min(ts_ms), max(ts_ms) FROM {_ENTRIES} {where}", params).fetchone()  # noqa: S608
     if low is None:
         return None
     return _day_sql(zone, int(low), int(high)), "0"
@@ -680,7 +686,7 @@ def _aggregate(conn: sqlite3.Connection, kind: str, sessions: Sequence[str] | No
         "INSERT INTO claude_agg (session_id, kind, k1, k2, project_dir, cwd, model, fast,"  # noqa: S608
         f" {', '.join(AGG_VALUES)})"
         f" SELECT session_id, ?, {k1} AS g1, {k2} AS g2, project_dir, coalesce(cwd, '') AS gc,"
-        f" coalesce(model, '') AS gm, fast, {_AGG_SELECT} FROM claude_entries {where}"
+        f" coalesce(model, '') AS gm, fast, {_AGG_SELECT} FROM {_ENTRIES} {where}"
         " GROUP BY session_id, g1, g2, project_dir, gc, gm, fast",
         (kind, *params),
     )
@@ -713,7 +719,11 @@ def refresh(conn: sqlite3.Connection, kind: str) -> None:
                     _aggregate(conn, kind, changed[start : start + _IN_CHUNK])
         conn.execute("INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (kind, top))
         # keep the newest row: ids must keep growing past every kind's mark
-        conn.execute("DELETE FROM claude_dirty WHERE id < (SELECT min(dirty_id) FROM claude_agg_state)")
+        conn.execute(
+            "DELETE FROM claude_dirty WHERE id <"
+            " (SELECT min(dirty_id) FROM claude_agg_state WHERE kind != ?)",
+            (SEQ_KIND,),
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -132,6 +133,30 @@ class Pricer:
         ccusage = self.ccusage.cost(model, usage)
         return calc.nanos, ccusage.nanos, calc.unpriced, ccusage.unpriced
 
+    def price_parts(
+        self, model: str | None, i: int, cr: int, w5: int, w1: int, o: int, service_tier: str | None
+    ) -> tuple[int, int, bool, bool]:
+        """:meth:`price` from the five token counts (no :class:`Usage` on the common path)."""
+        prompt = i + cr + w5 + w1
+        if prompt + o == 0 or model == SYNTHETIC_MODEL or not model:
+            return self.price(model, Usage(i, cr, w5, w1, o), service_tier)
+        if (
+            prompt <= LONG_CONTEXT_THRESHOLD
+            and o <= LONG_CONTEXT_THRESHOLD
+            and (service_tier is None or service_tier in _PLAIN_TIERS)
+        ):
+            fast = self._fast.get(model, _UNSET)
+            if fast is _UNSET:
+                fast = self._fast[model] = self._fast_rates(model)
+            if fast is not None and fast[2]:
+                rates, denominator, _ = fast
+                total = i * rates[0] + cr * rates[1] + w5 * rates[2] + w1 * rates[3] + o * rates[4]
+                quotient, remainder = divmod(total, denominator)
+                if 2 * remainder > denominator or (2 * remainder == denominator and quotient & 1):
+                    quotient += 1
+                return quotient, quotient, False, False
+        return self.price(model, Usage(i, cr, w5, w1, o), service_tier)
+
     def _fast_rates(self, model: str) -> tuple[tuple[int, ...], int, bool] | None:
         price = self.table.lookup(model)
         if price is None:
@@ -170,24 +195,30 @@ def _base_rates(price: ModelPrice) -> tuple[Decimal, ...]:
     )
 
 
-def read_chunk(
-    file: TranscriptFile,
-    offset: int,
-    pricer: Pricer,
-    *,
-    max_bytes: int,
-    expect_head: tuple[str, int] | None = None,
-) -> Chunk:
-    """Parse complete lines from ``offset``. When ``expect_head`` (sha256 and length of the
-    file's first bytes as last seen) no longer matches, the file was replaced: start from 0."""
-    chunk = Chunk()
+@dataclass(slots=True)
+class Span:
+    """Complete lines read from a file: ``data`` starts at ``offset`` (0 after a restart)."""
+
+    data: bytes
+    offset: int
+    eof: bool
+    restarted: bool
+    head: bytes
+
+
+def read_span(
+    file: TranscriptFile, offset: int, *, max_bytes: int, expect_head: tuple[str, int] | None
+) -> Span:
+    """Complete lines from ``offset``. When ``expect_head`` (sha256 and length of the file's first
+    bytes as last seen) no longer matches, the file was replaced: read from 0."""
+    restarted, head = False, b""
     with file.path.open("rb") as handle:
         if offset and expect_head is not None and fingerprint(handle.read(expect_head[1])) != expect_head:
             offset = 0
-            chunk.restarted = True
+            restarted = True
         if offset == 0:
             handle.seek(0)
-            chunk.head = handle.read(HEAD_BYTES)
+            head = handle.read(HEAD_BYTES)
         handle.seek(offset)
         data = handle.read(max_bytes)
         at_end = len(data) < max_bytes
@@ -197,13 +228,184 @@ def read_chunk(
             data += more
             at_end = len(more) < max_bytes
             newline = b"\n" in more
-    chunk.eof = at_end
     end = data.rfind(b"\n") + 1
     if at_end and end < len(data) and _is_complete_object(data[end:]):
         end = len(data)  # a last line without its newline but whole: Claude Code is done with it
-    _parse_lines(data[:end], offset, file, pricer, chunk, _path_tag(file.path))
-    chunk.consumed = end
+    return Span(data[:end] if end < len(data) else data, offset, at_end, restarted, head)
+
+
+def read_chunk(
+    file: TranscriptFile,
+    offset: int,
+    pricer: Pricer,
+    *,
+    max_bytes: int,
+    expect_head: tuple[str, int] | None = None,
+) -> Chunk:
+    """Parse complete lines from ``offset`` (see :func:`read_span`) into entries."""
+    span = read_span(file, offset, max_bytes=max_bytes, expect_head=expect_head)
+    chunk = Chunk(eof=span.eof, restarted=span.restarted, head=span.head)
+    _parse_lines(span.data, span.offset, file, pricer, chunk, _path_tag(file.path))
+    chunk.consumed = len(span.data)
     return chunk
+
+
+@dataclass(slots=True)
+class FileRows:
+    """One file's billable lines as insert parameters, de-duplicated within the file.
+
+    ``rows[n]`` is ``(total, is_sidechain, params)``; ``params`` are the ledger insert's values
+    after the id and seq (see ``lite.ROW_PARAMS``), ending with the de-duplication key. A later
+    copy of a key replaces an earlier one in place when :func:`lite.better` says so, so the list
+    keeps first-sighting order (what the ``seq`` numbers follow) with each key's winning copy.
+    """
+
+    rows: list[tuple[int, bool, tuple[Any, ...]]] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    lines: int = 0
+    malformed: int = 0
+    line_session_id: str | None = None
+
+
+def parse_rows(
+    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows
+) -> None:
+    """:func:`_parse_lines` and :func:`_entry` fused for the SQLite fast path: the same lines
+    counted, kept and priced, straight into insert parameters."""
+    position = offset
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    rows, index = out.rows, out.index
+    project_dir = file.project_dir
+    project_dir_512 = project_dir[:512]
+    is_subagent = file.is_subagent
+    file_session = file.session_id
+    stem = file.path.stem
+    price = pricer.price_parts
+    fromiso = datetime.fromisoformat
+    lines = malformed = 0
+    for line in data.split(b"\n"):
+        start = position
+        position += len(line) + 1
+        if not line or line.isspace():
+            continue
+        lines += 1
+        try:
+            obj = loads(line)
+        except decode_error:
+            malformed += 1
+            continue
+        if type(obj) is not dict:
+            malformed += 1
+            continue
+        if out.line_session_id is None and isinstance(obj.get("sessionId"), str):
+            out.line_session_id = obj["sessionId"]
+        if obj.get("type") != "assistant":
+            continue
+        message = obj.get("message")
+        if type(message) is not dict:
+            continue
+        usage = message.get("usage")
+        if type(usage) is not dict:
+            continue
+        # the timestamp (a line without a valid one is malformed)
+        ts = obj.get("timestamp")
+        if not isinstance(ts, str) or not ts:
+            malformed += 1
+            continue
+        try:
+            moment = fromiso(ts)
+        except ValueError:
+            malformed += 1
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ts_ms = (moment - _EPOCH) // _MS
+        if len(ts) == 24 and ts[23] == "Z" and ts[19] == "." and ts[10] == "T" and ts[11:13] != "24":
+            created = f"{ts[:10]} {ts[11:23]}000"
+        else:
+            created = _sqlite_time(ts_ms)
+        # usage, as from_anthropic reads it
+        if usage:
+            value = usage.get("cache_creation_input_tokens")
+            writes = value if isinstance(value, int) and value > 0 else 0
+            split = usage.get("cache_creation")
+            w1, w5 = 0, writes
+            if isinstance(split, dict):
+                value = split.get("ephemeral_1h_input_tokens")
+                w1 = value if isinstance(value, int) and value > 0 else 0
+                value = split.get("ephemeral_5m_input_tokens")
+                w5 = value if isinstance(value, int) and value > 0 else 0
+                if w1 + w5 != writes and writes:
+                    w5 = max(writes - w1, 0)
+            value = usage.get("input_tokens")
+            i = value if isinstance(value, int) and value > 0 else 0
+            value = usage.get("cache_read_input_tokens")
+            cr = value if isinstance(value, int) and value > 0 else 0
+            value = usage.get("output_tokens")
+            o = value if isinstance(value, int) and value > 0 else 0
+        else:
+            i = cr = w5 = w1 = o = 0
+        model = message.get("model")
+        if not isinstance(model, str):
+            model = None
+        message_id = message.get("id")
+        if isinstance(message_id, str) and message_id:
+            request_id = obj.get("requestId")
+            key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
+        else:
+            key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
+        reported = obj.get("costUSD")
+        reported_nanos = (
+            int((Decimal(str(reported)) * _NANOS).to_integral_value())
+            if isinstance(reported, int | float) and not isinstance(reported, bool)
+            else None
+        )
+        tier = usage.get("service_tier")
+        calc, ccusage, unpriced, ccusage_unpriced = price(
+            model, i, cr, w5, w1, o, tier if isinstance(tier, str) else None
+        )
+        session = file_session or (obj["sessionId"] if isinstance(obj.get("sessionId"), str) else stem)
+        cwd = obj.get("cwd")
+        if not isinstance(cwd, str) or not cwd:
+            cwd = None
+        side = obj.get("isSidechain") is True
+        status = None
+        if obj.get("isApiErrorMessage"):
+            status = obj.get("apiErrorStatus")
+            if not isinstance(status, int):
+                status = 500
+        total = i + cr + w5 + w1 + o
+        params = (
+            ts_ms, created, cwd[:1024] if cwd else None, (cwd or project_dir)[:1024], project_dir_512,
+            session[:128], model[:200] if model else None, status, i, cr, w5, w1, o,
+            usage.get("speed") == "fast", reported_nanos, calc, ccusage, unpriced, ccusage_unpriced,
+            is_subagent or side, key,
+        )  # fmt: skip
+        at = index.get(key)
+        if at is None:
+            index[key] = len(rows)
+            rows.append((total, side, params))
+        else:
+            kept_total, kept_side, _ = rows[at]
+            if total > kept_total if total != kept_total else (kept_side and not side):
+                rows[at] = (total, side, params)
+    out.lines += lines
+    out.malformed += malformed
+
+
+_SECONDS: dict[int, str] = {}
+
+
+def _sqlite_time(ts_ms: int) -> str:
+    """SQLAlchemy's SQLite DATETIME text for a UTC instant, exact to the millisecond."""
+    seconds, millis = divmod(ts_ms, 1000)
+    text = _SECONDS.get(seconds)
+    if text is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        text = _SECONDS[seconds] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{millis:03d}000"
 
 
 def fingerprint(head: bytes) -> tuple[str, int]:

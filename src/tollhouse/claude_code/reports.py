@@ -1,6 +1,6 @@
 """ccusage-compatible usage reports (daily, weekly, monthly, session), read from the database.
 
-The heavy lifting is SQL over ``claude_entries`` (one row per de-duplicated response): days are
+The heavy lifting is SQL over the ledger's Claude Code rows (one per de-duplicated response): days are
 cut in the requested zone inside the query with a ``CASE`` over the zone's UTC offsets in the
 data's range (exact across DST, portable to SQLite), so a report aggregates a few hundred
 rows in Python however many responses were imported. Shapes and field names follow ccusage
@@ -21,7 +21,7 @@ from tollhouse.claude_code.lite import DAY_MS, CostMode, zone_offsets
 from tollhouse.pricing.cost import TierRule
 
 if TYPE_CHECKING:
-    from sqlalchemy import Column, ColumnElement
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
@@ -30,10 +30,10 @@ _EPOCH_DAY = date(1970, 1, 1)
 __all__ = ["DAY_MS", "CostMode", "zone_offsets"]
 
 
-def _entries() -> ReadOnlyColumnCollection[str, Column[Any]]:
-    from tollhouse.db.tables import claude_entries
+def _entries() -> ReadOnlyColumnCollection[str, ColumnElement[Any]]:
+    from tollhouse.claude_code.store import entries
 
-    return claude_entries.c
+    return entries().c
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The importer's SQL: read cursors, look up kept duplicates, write ledger + detail rows in batches.
+"""The importer's SQL: read cursors, look up kept duplicates, write ledger rows in batches.
 
 Every write for one batch (new rows, replaced rows, the cursors of files read to the end) is one
 transaction, so a crash leaves cursors that never point past rows not yet written: the next
@@ -12,14 +12,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Subquery, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollhouse.claude_code.lite import Kept
+from tollhouse.claude_code.lite import LEDGER_COLUMNS, SEQ_KIND, Kept
 from tollhouse.claude_code.parser import Entry
-from tollhouse.db.tables import claude_dirty, claude_entries, claude_files, ledger
+from tollhouse.db.tables import claude_agg_state, claude_dirty, claude_files, ledger
 
 SOURCE = "claude-code"
 __all__ = ["LEDGER_COLUMNS", "Cursor", "Kept", "Placed"]
@@ -81,20 +82,59 @@ async def load_cursors(conn: AsyncConnection) -> dict[str, Cursor]:
     return cursors
 
 
+@cache
+def entries() -> Subquery:
+    """Imported responses as reports see them: the ledger's Claude Code rows under the names the
+    roll-ups use (``cache_creation_tokens`` is both cache-write durations)."""
+    c = ledger.c
+    return (
+        select(
+            c.external_id,
+            c.id.label("ledger_id"),
+            c.claude_seq.label("seq"),
+            c.claude_ts_ms.label("ts_ms"),
+            c.claude_project_dir.label("project_dir"),
+            c.claude_cwd.label("cwd"),
+            c.session_id,
+            c.model_served.label("model"),
+            c.is_subagent.label("is_sidechain"),
+            c.claude_fast.label("fast"),
+            c.input_tokens,
+            c.output_tokens,
+            (c.cache_write_5m_tokens + c.cache_write_1h_tokens).label("cache_creation_tokens"),
+            c.cache_read_tokens,
+            c.claude_reported_nanos.label("reported_cost_nanos"),
+            c.claude_calc_nanos.label("calc_cost_nanos"),
+            c.claude_ccusage_nanos.label("ccusage_cost_nanos"),
+            c.claude_unpriced.label("unpriced"),
+            c.claude_ccusage_unpriced.label("ccusage_unpriced"),
+        )
+        .where(c.source == SOURCE)
+        .subquery("claude_entries")
+    )
+
+
 async def max_seq(conn: AsyncConnection) -> int:
-    return int((await conn.scalar(select(func.coalesce(func.max(claude_entries.c.seq), 0)))) or 0)
+    query = select(claude_agg_state.c.dirty_id).where(claude_agg_state.c.kind == SEQ_KIND)
+    return int((await conn.scalar(query)) or 0)
 
 
 async def kept_copies(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Kept]:
-    c = claude_entries.c
-    total = c.input_tokens + c.output_tokens + c.cache_creation_tokens + c.cache_read_tokens
+    c = ledger.c
+    total = (
+        c.input_tokens
+        + c.output_tokens
+        + c.cache_read_tokens
+        + c.cache_write_5m_tokens
+        + c.cache_write_1h_tokens
+    )
     found: dict[str, Kept] = {}
     for start in range(0, len(keys), _IN_CHUNK):
-        query = select(c.external_id, c.ledger_id, c.seq, total, c.is_sidechain, c.session_id).where(
-            c.external_id.in_(keys[start : start + _IN_CHUNK])
+        query = select(c.external_id, c.id, c.claude_seq, total, c.is_subagent, c.session_id).where(
+            c.source == SOURCE, c.external_id.in_(keys[start : start + _IN_CHUNK])
         )
         for key, ledger_id, seq, tokens, sidechain, session in await conn.execute(query):
-            found[key] = Kept(ledger_id, int(seq), int(tokens), bool(sidechain), session)
+            found[key] = Kept(ledger_id, int(seq or 0), int(tokens), bool(sidechain), session or "")
     return found
 
 
@@ -110,36 +150,18 @@ async def write(
 ) -> None:
     """``old_sessions``: sessions replaced copies belonged to (their roll-ups change too)."""
     if inserts:
-        sqlite = conn.dialect.name == "sqlite"
-        ledger_rows = [_ledger_row(p, cost_mode, price_version, sqlite) for p in inserts]
-        detail_rows = [_detail_row(p) for p in inserts]
-        if sqlite:
-            # The cold import writes hundreds of thousands of rows: hand the driver tuples in the
-            # forms SQLAlchemy itself stores, skipping its per-value processing.
-            await conn.exec_driver_sql(_INSERT_LEDGER, ledger_rows)
-            await conn.exec_driver_sql(_INSERT_DETAIL, detail_rows)
-        else:
-            await conn.execute(
-                ledger.insert(), [dict(zip(LEDGER_COLUMNS, r, strict=True)) for r in ledger_rows]
-            )
-            await conn.execute(
-                claude_entries.insert(), [dict(zip(DETAIL_COLUMNS, r, strict=True)) for r in detail_rows]
-            )
+        await conn.execute(ledger.insert(), [_ledger_row(p, cost_mode, price_version) for p in inserts])
     if replacements:
-        ledger_updates = []
+        updates = []
         for placed in replacements:
-            row = dict(zip(LEDGER_COLUMNS, _ledger_row(placed, cost_mode, price_version, False), strict=True))
+            row = _ledger_row(placed, cost_mode, price_version)
             row["b_id"] = row.pop("id")
-            ledger_updates.append({k: v for k, v in row.items() if k not in _LEDGER_KEEP})
-        await conn.execute(update(ledger).where(ledger.c.id == bindparam("b_id")), ledger_updates)
-        detail_updates = []
-        for placed in replacements:
-            row = dict(zip(DETAIL_COLUMNS, _detail_row(placed), strict=True))
-            row["b_key"] = row.pop("external_id")
-            detail_updates.append(row)
-        await conn.execute(
-            update(claude_entries).where(claude_entries.c.external_id == bindparam("b_key")), detail_updates
-        )
+            updates.append({k: v for k, v in row.items() if k not in _LEDGER_KEEP})
+        await conn.execute(update(ledger).where(ledger.c.id == bindparam("b_id")), updates)
+    if inserts:
+        top = max(p.seq for p in inserts)
+        await conn.execute(delete(claude_agg_state).where(claude_agg_state.c.kind == SEQ_KIND))
+        await conn.execute(claude_agg_state.insert(), [{"kind": SEQ_KIND, "dirty_id": top}])
     dirty = sorted({p.entry.session_id for p in (*inserts, *replacements)} | set(old_sessions))
     if dirty:
         await conn.execute(claude_dirty.insert(), [{"session_id": session} for session in dirty])
@@ -164,57 +186,37 @@ def ledger_ids(count: int) -> list[str]:
 
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-# Columns a replacement leaves alone (identity and where the key lives).
-_LEDGER_KEEP = frozenset({"source", "external_id", "route"})
-LEDGER_COLUMNS = (
-    "id", "request_id", "created_at", "project_id", "api_key_id", "source", "route", "provider",
-    "model_requested", "model_served", "stream", "status_code", "outcome", "input_tokens",
-    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
-    "reasoning_tokens", "cost_nanos", "saved_cost_nanos", "tokens_saved", "cached", "unpriced",
-    "price_version", "service_tier", "latency_ms", "ttft_ms", "upstream_request_id", "error_code",
-    "error_message", "session_id", "is_subagent", "external_id",
-)  # fmt: skip
-DETAIL_COLUMNS = tuple(column.name for column in claude_entries.columns)
+# Columns a replacement leaves alone (identity, where the key lives, first-seen order).
+_LEDGER_KEEP = frozenset({"source", "external_id", "route", "claude_seq"})
 
 
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    # Names come from the constants above and the table definition, never from input.
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
-
-
-_INSERT_LEDGER = _insert_sql("ledger", LEDGER_COLUMNS)
-_INSERT_DETAIL = _insert_sql("claude_entries", DETAIL_COLUMNS)
-
-
-def _ledger_row(placed: Placed, cost_mode: str, price_version: str, sqlite: bool) -> tuple[Any, ...]:
+def _ledger_row(placed: Placed, cost_mode: str, price_version: str) -> dict[str, Any]:
     entry = placed.entry
     usage = entry.usage
     error = entry.api_error_status is not None
-    created: Any = datetime.fromtimestamp(entry.ts_ms / 1000, UTC)
-    if sqlite:
-        created = created.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
     unpriced = entry.unpriced and not (cost_mode != "calculate" and entry.reported_nanos is not None)
-    return (
-        placed.ledger_id, None, created, (entry.cwd or placed.project_dir)[:1024], None, SOURCE, SOURCE,
-        "anthropic", entry.model, entry.model, False, entry.api_error_status if error else 200,
-        "error" if error else "ok", usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens,
-        usage.cache_write_1h_tokens, usage.output_tokens, 0, entry.ledger_cost(cost_mode), 0, 0, False,
-        unpriced, price_version, None, None, None, None, "api_error" if error else None, None,
-        entry.session_id[:64], placed.is_subagent or entry.is_sidechain, entry.key,
-    )  # fmt: skip
-
-
-def _detail_row(placed: Placed) -> tuple[Any, ...]:
-    entry = placed.entry
-    usage = entry.usage
-    return (
-        entry.key, placed.ledger_id, placed.seq, entry.ts_ms, placed.project_dir[:512],
-        entry.cwd[:1024] if entry.cwd else None, entry.session_id, entry.model[:200] if entry.model else None,
-        entry.is_sidechain or placed.is_subagent, entry.fast,
-        usage.input_tokens, usage.output_tokens, usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
-        usage.cache_read_tokens, entry.reported_nanos, entry.calc_nanos, entry.ccusage_nanos, entry.unpriced,
-        entry.ccusage_unpriced,
-    )  # fmt: skip
+    model = entry.model[:200] if entry.model else None
+    row: dict[str, Any] = {
+        "id": placed.ledger_id, "request_id": None,
+        "created_at": datetime.fromtimestamp(entry.ts_ms / 1000, UTC),
+        "project_id": (entry.cwd or placed.project_dir)[:1024], "api_key_id": None, "source": SOURCE,
+        "route": SOURCE, "provider": "anthropic", "model_requested": model, "model_served": model,
+        "stream": False, "status_code": entry.api_error_status if error else 200,
+        "outcome": "error" if error else "ok", "input_tokens": usage.input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens, "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens, "output_tokens": usage.output_tokens,
+        "reasoning_tokens": 0, "cost_nanos": entry.ledger_cost(cost_mode), "saved_cost_nanos": 0,
+        "tokens_saved": 0, "cached": False, "unpriced": unpriced, "price_version": price_version,
+        "service_tier": None, "latency_ms": None, "ttft_ms": None, "upstream_request_id": None,
+        "error_code": "api_error" if error else None, "error_message": None,
+        "session_id": entry.session_id[:128], "is_subagent": placed.is_subagent or entry.is_sidechain,
+        "external_id": entry.key, "claude_seq": placed.seq, "claude_ts_ms": entry.ts_ms,
+        "claude_project_dir": placed.project_dir[:512], "claude_cwd": entry.cwd[:1024] if entry.cwd else None,
+        "claude_fast": entry.fast, "claude_reported_nanos": entry.reported_nanos,
+        "claude_calc_nanos": entry.calc_nanos, "claude_ccusage_nanos": entry.ccusage_nanos,
+        "claude_unpriced": entry.unpriced, "claude_ccusage_unpriced": entry.ccusage_unpriced,
+    }  # fmt: skip
+    return row
 
 
 def session_ids(cursors: Iterable[Cursor]) -> set[str]:

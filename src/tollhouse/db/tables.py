@@ -71,9 +71,24 @@ ledger = Table(
     Column("error_message", Text, nullable=True),
     # Claude Code imports: the transcript's session, whether it was a subagent, and the
     # (message.id, requestId) de-duplication key.
-    Column("session_id", String(64), nullable=True),
+    Column("session_id", String(128), nullable=True),  # 0002: 128, as claude_files
     Column("is_subagent", Boolean, nullable=False, default=False),
     Column("external_id", String(200), nullable=True),
+    # Claude Code imports only (migration 0002; NULL for every other row): what ccusage-compatible
+    # reports need beyond the columns above. First-seen order, the instant in milliseconds, the
+    # encoded project directory and the line's cwd; the transcript's own costUSD and the cost
+    # under both long-context rules (``cost_nanos`` holds the configured cost mode's choice),
+    # whether each rule found a price (``unpriced`` is adjusted for the cost mode), fast mode.
+    Column("claude_seq", BigInteger, nullable=True),
+    Column("claude_ts_ms", BigInteger, nullable=True),
+    Column("claude_project_dir", String(512), nullable=True),
+    Column("claude_cwd", String(1024), nullable=True),
+    Column("claude_fast", Boolean, nullable=True),
+    Column("claude_reported_nanos", BigInteger, nullable=True),
+    Column("claude_calc_nanos", BigInteger, nullable=True),
+    Column("claude_ccusage_nanos", BigInteger, nullable=True),
+    Column("claude_unpriced", Boolean, nullable=True),
+    Column("claude_ccusage_unpriced", Boolean, nullable=True),
     Index("ix_ledger_project_id_created_at", "project_id", "created_at"),
     Index("ix_ledger_created_at", "created_at"),
     Index("ix_ledger_source_external_id", "source", "external_id", unique=True),
@@ -103,37 +118,10 @@ claude_files = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# One row per de-duplicated Claude Code response, beside its ledger row: what ccusage-compatible
-# reports need and the ledger does not hold (the transcript's own costUSD, the cost under both
-# long-context rules, the encoded project directory, first-seen order). `seq` orders first
-# sightings; the session index lets report roll-ups be recomputed one session at a time.
-claude_entries = Table(
-    "claude_entries",
-    metadata,
-    Column("external_id", String(200), primary_key=True),
-    Column("ledger_id", String(40), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("ts_ms", BigInteger, nullable=False),
-    Column("project_dir", String(512), nullable=False),
-    Column("cwd", String(1024), nullable=True),
-    Column("session_id", String(128), nullable=False),
-    Column("model", String(200), nullable=True),
-    Column("is_sidechain", Boolean, nullable=False),
-    Column("fast", Boolean, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("cache_creation_tokens", BigInteger, nullable=False),
-    Column("cache_read_tokens", BigInteger, nullable=False),
-    Column("reported_cost_nanos", BigInteger, nullable=True),
-    Column("calc_cost_nanos", BigInteger, nullable=False),
-    Column("ccusage_cost_nanos", BigInteger, nullable=False),
-    Column("unpriced", Boolean, nullable=False),
-    Column("ccusage_unpriced", Boolean, nullable=False),
-    Index("ix_claude_entries_session_id", "session_id"),
-)
-
 # Sessions whose entries changed (appended by every import; `id` only grows). Each roll-up kind
 # remembers the last id it has folded in, so a report recomputes only the sessions changed since.
+# Claude Code responses live in the ledger (source "claude-code", the claude_* columns), one row
+# per de-duplicated (message.id, requestId); roll-ups are recomputed from those rows.
 claude_dirty = Table(
     "claude_dirty",
     metadata,
@@ -175,7 +163,8 @@ claude_agg = Table(
     Index("ix_claude_agg_kind", "kind"),
 )
 
-# How far each roll-up kind has folded in `claude_dirty`.
+# How far each roll-up kind has folded in `claude_dirty`; the row of kind "#seq" holds the last
+# first-seen number given to an imported response (so no scan of the ledger is needed to find it).
 claude_agg_state = Table(
     "claude_agg_state",
     metadata,

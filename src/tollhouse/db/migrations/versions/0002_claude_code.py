@@ -1,4 +1,4 @@
-"""Claude Code import: per-file read cursors, per-entry detail, report roll-ups, a wider ledger project.
+"""Claude Code import: per-file read cursors, ledger columns for responses, report roll-ups.
 
 Revision ID: 0002
 Revises: 0001
@@ -21,11 +21,30 @@ _AGG_VALUES = (
 )  # fmt: skip
 
 
+_LEDGER_COLUMNS = (
+    ("claude_seq", sa.BigInteger()),
+    ("claude_ts_ms", sa.BigInteger()),
+    ("claude_project_dir", sa.String(512)),
+    ("claude_cwd", sa.String(1024)),
+    ("claude_fast", sa.Boolean()),
+    ("claude_reported_nanos", sa.BigInteger()),
+    ("claude_calc_nanos", sa.BigInteger()),
+    ("claude_ccusage_nanos", sa.BigInteger()),
+    ("claude_unpriced", sa.Boolean()),
+    ("claude_ccusage_unpriced", sa.Boolean()),
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("ledger") as batch:
         batch.alter_column(
             "project_id", existing_type=sa.String(64), type_=sa.String(1024), existing_nullable=False
         )
+        batch.alter_column(
+            "session_id", existing_type=sa.String(64), type_=sa.String(128), existing_nullable=True
+        )
+        for name, type_ in _LEDGER_COLUMNS:
+            batch.add_column(sa.Column(name, type_, nullable=True))
     op.create_table(
         "claude_files",
         sa.Column("path", sa.String(1024), nullable=False),
@@ -43,30 +62,6 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("path", name="pk_claude_files"),
     )
-    op.create_table(
-        "claude_entries",
-        sa.Column("external_id", sa.String(200), nullable=False),
-        sa.Column("ledger_id", sa.String(40), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("ts_ms", sa.BigInteger(), nullable=False),
-        sa.Column("project_dir", sa.String(512), nullable=False),
-        sa.Column("cwd", sa.String(1024), nullable=True),
-        sa.Column("session_id", sa.String(128), nullable=False),
-        sa.Column("model", sa.String(200), nullable=True),
-        sa.Column("is_sidechain", sa.Boolean(), nullable=False),
-        sa.Column("fast", sa.Boolean(), nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("reported_cost_nanos", sa.BigInteger(), nullable=True),
-        sa.Column("calc_cost_nanos", sa.BigInteger(), nullable=False),
-        sa.Column("ccusage_cost_nanos", sa.BigInteger(), nullable=False),
-        sa.Column("unpriced", sa.Boolean(), nullable=False),
-        sa.Column("ccusage_unpriced", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("external_id", name="pk_claude_entries"),
-    )
-    op.create_index("ix_claude_entries_session_id", "claude_entries", ["session_id"])
     op.create_table(
         "claude_dirty",
         sa.Column(
@@ -104,10 +99,13 @@ def downgrade() -> None:
     op.drop_index("ix_claude_agg_kind", table_name="claude_agg")
     op.drop_table("claude_agg")
     op.drop_table("claude_dirty")
-    op.drop_index("ix_claude_entries_session_id", table_name="claude_entries")
-    op.drop_table("claude_entries")
     op.drop_table("claude_files")
     with op.batch_alter_table("ledger") as batch:
+        for name, _ in reversed(_LEDGER_COLUMNS):
+            batch.drop_column(name)
+        batch.alter_column(
+            "session_id", existing_type=sa.String(128), type_=sa.String(64), existing_nullable=True
+        )
         batch.alter_column(
             "project_id", existing_type=sa.String(1024), type_=sa.String(64), existing_nullable=False
         )
