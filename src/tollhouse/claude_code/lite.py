@@ -13,6 +13,7 @@ report after a small append reads a few thousand roll-up rows instead of every r
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import threading
@@ -27,6 +28,8 @@ from zoneinfo import ZoneInfo
 from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
 
 if TYPE_CHECKING:
+    import multiprocessing
+
     from tollhouse.claude_code.parser import Pricer
     from tollhouse.pricing import PriceTable
 
@@ -254,9 +257,6 @@ class _FileRead:
     error: str | None = None
 
 
-_WORKER_PRICER: Pricer | None = None
-
-
 def read_file(
     file: TranscriptFile, start: int, expect_head: tuple[str, int] | None, pricer: Pricer, chunk_bytes: int
 ) -> _FileRead:
@@ -281,11 +281,6 @@ def read_file(
         return _FileRead([], 0, 0, start, b"", False, file.session_id, error=str(exc))
     session = file.session_id or out.line_session_id or ""
     return _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
-
-
-def _pool_job(jobs: list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]) -> list[_FileRead]:
-    assert _WORKER_PRICER is not None
-    return [read_file(job[0], job[1], job[2], _WORKER_PRICER, job[3]) for job in jobs]
 
 
 class _Import:
@@ -469,6 +464,8 @@ def scan(
     """
     files = list_with_stats(roots)
     conn = connect(path)
+    collecting = gc.isenabled()
+    gc.disable()  # hundreds of thousands of long-lived tuples: cyclic collection only costs here
     try:
         cursors = load_cursors(conn)
         known_sessions = {c.session_id for c in cursors.values() if c.session_id}
@@ -513,6 +510,8 @@ def scan(
         return job.result
     finally:
         conn.close()
+        if collecting:
+            gc.enable()
 
 
 def _bulk_begin(job: _Import) -> list[str]:
@@ -563,13 +562,9 @@ def _reads(
         for file, _, _, start, expect in todo:
             yield read_file(file, start, expect, pricer, chunk_bytes)
         return
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    global _WORKER_PRICER
-    _WORKER_PRICER = pricer  # inherited by the forked workers
-    # Files go in groups of a few megabytes: fewer round trips, results back in order.
+    # Files go in groups of a few megabytes; worker k parses groups k, k + count, … and queues
+    # each result as soon as it is done. The results are read in this (the only) thread: no
+    # result-handling thread contends for the GIL that sqlite3 releases and retakes per row.
     groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]] = [[]]
     size = 0
     for file, stat, _, start, expect in todo:
@@ -578,16 +573,61 @@ def _reads(
             size = 0
         groups[-1].append((file, start, expect, chunk_bytes))
         size += max(stat.st_size - start, 0)
-    window = count * 4  # groups in flight: bounds memory when parsing outruns writing
-    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
-        flight: deque[Future[list[_FileRead]]] = deque()
-        for group in groups:
-            flight.append(pool.submit(_pool_job, group))
-            if len(flight) >= window:
-                yield from flight.popleft().result()
-        while flight:
-            yield from flight.popleft().result()
-    _WORKER_PRICER = None
+    import multiprocessing
+    import queue
+
+    context = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
+    procs = [
+        context.Process(target=_worker, args=(groups[k::count], k, count, pricer, results), daemon=True)
+        for k in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        ready: dict[int, list[_FileRead] | str] = {}
+        for number in range(len(groups)):
+            while number not in ready:
+                try:
+                    at, reads = results.get(timeout=1.0)
+                except queue.Empty:
+                    if any(p.exitcode not in (None, 0) for p in procs):
+                        raise RuntimeError("a transcript parsing process died") from None
+                    continue
+                ready[at] = reads
+            reads = ready.pop(number)
+            if isinstance(reads, str):
+                raise RuntimeError(f"parsing transcripts failed: {reads}")
+            yield from reads
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        results.close()
+
+
+def _worker(
+    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]],
+    first: int,
+    step: int,
+    pricer: Pricer,
+    results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]],
+) -> None:
+    """A forked parsing process: its share of the groups, each result queued as it is done (the
+    queue's feeder thread sends while the next group is parsed)."""
+    gc.disable()  # lives for one scan
+    for n, group in enumerate(groups):
+        number = first + n * step
+        try:
+            reads: list[_FileRead] | str = [read_file(f, s, e, pricer, c) for f, s, e, c in group]
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+            reads = f"{type(exc).__name__}: {exc}"
+        results.put((number, reads))
+        if isinstance(reads, str):
+            break
+    results.close()
+    results.join_thread()
 
 
 # --- roll-ups ------------------------------------------------------------------------------------
