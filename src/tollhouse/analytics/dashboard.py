@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollhouse.analytics.machine import MODEL, hour_bucket, parse_hour
+from tollhouse.analytics.machine import hour_bucket, parse_hour
 from tollhouse.db.tables import ledger
 from tollhouse.errors import InvalidParameter
-from tollhouse.ledger.queries import TOKENS
+from tollhouse.ledger.queries import MODEL, TOKENS
 from tollhouse.timeutil import Period, period_bounds
 
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}

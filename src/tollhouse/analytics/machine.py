@@ -16,17 +16,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.db.tables import ledger, projects
+from tollhouse.ledger.queries import MODEL, usage_sums
 from tollhouse.timeutil import as_utc
 
 ACTIVE_DAYS = 30
-MODEL = func.coalesce(ledger.c.model_served, ledger.c.model_requested, "unknown")
-TOKENS = (
-    ledger.c.input_tokens
-    + ledger.c.cache_read_tokens
-    + ledger.c.cache_write_5m_tokens
-    + ledger.c.cache_write_1h_tokens
-    + ledger.c.output_tokens
-)
 
 
 def hour_bucket(engine: AsyncEngine) -> ColumnElement[Any]:
@@ -38,20 +31,6 @@ def hour_bucket(engine: AsyncEngine) -> ColumnElement[Any]:
 
 def parse_hour(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-
-
-def _sums() -> list[ColumnElement[Any]]:
-    return [
-        func.count().label("calls"),
-        func.coalesce(func.sum(ledger.c.input_tokens), 0).label("input"),
-        func.coalesce(func.sum(ledger.c.output_tokens), 0).label("output"),
-        func.coalesce(func.sum(ledger.c.cache_read_tokens), 0).label("cache_read"),
-        func.coalesce(func.sum(ledger.c.cache_write_5m_tokens + ledger.c.cache_write_1h_tokens), 0).label(
-            "cache_write"
-        ),
-        func.coalesce(func.sum(TOKENS), 0).label("tokens"),
-        func.coalesce(func.sum(ledger.c.cost_nanos), 0).label("cost"),
-    ]
 
 
 def _figures(row: Any) -> dict[str, Any]:
@@ -74,13 +53,13 @@ async def machine_stats(engine: AsyncEngine, zone: ZoneInfo, now: datetime | Non
     now = now or datetime.now(UTC)
     bucket = hour_bucket(engine)
     by_project = (
-        select(ledger.c.project_id, func.max(projects.c.name).label("name"), *_sums())
+        select(ledger.c.project_id, func.max(projects.c.name).label("name"), *usage_sums())
         .add_columns(func.max(ledger.c.created_at).label("last"))
         .select_from(ledger.outerjoin(projects, projects.c.id == ledger.c.project_id))
         .group_by(ledger.c.project_id)
     )
-    by_model = select(MODEL.label("model"), *_sums()).group_by(MODEL)
-    by_source = select(ledger.c.source, *_sums()).group_by(ledger.c.source)
+    by_model = select(MODEL.label("model"), *usage_sums()).group_by(MODEL)
+    by_source = select(ledger.c.source, *usage_sums()).group_by(ledger.c.source)
     by_hour = (
         select(bucket.label("hour"), func.coalesce(func.sum(ledger.c.cost_nanos), 0).label("cost"))
         .group_by(bucket)

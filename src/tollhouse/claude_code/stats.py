@@ -16,12 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.analytics.machine import hour_bucket, parse_hour
 from tollhouse.claude_code.sessions import Session
 from tollhouse.db.tables import ledger
+from tollhouse.ledger.queries import MODEL, usage_sums
 
 SOURCE = "claude-code"
 FORECAST_DAYS = 30
@@ -67,19 +68,6 @@ class SessionUsage:
         return max(self.by_model.items(), key=lambda item: (item[1].calls, item[1].cost_nanos))[0]
 
 
-def _sums() -> list[ColumnElement[Any]]:
-    return [
-        func.count().label("calls"),
-        func.coalesce(func.sum(ledger.c.input_tokens), 0).label("input"),
-        func.coalesce(func.sum(ledger.c.output_tokens), 0).label("output"),
-        func.coalesce(func.sum(ledger.c.cache_read_tokens), 0).label("cache_read"),
-        func.coalesce(func.sum(ledger.c.cache_write_5m_tokens + ledger.c.cache_write_1h_tokens), 0).label(
-            "cache_write"
-        ),
-        func.coalesce(func.sum(ledger.c.cost_nanos), 0).label("cost"),
-    ]
-
-
 def _usage(row: Any) -> Usage:
     return Usage(
         int(row.calls),
@@ -91,12 +79,9 @@ def _usage(row: Any) -> Usage:
     )
 
 
-MODEL = func.coalesce(ledger.c.model_served, ledger.c.model_requested, "unknown")
-
-
 async def usage_by_session(engine: AsyncEngine) -> dict[str, SessionUsage]:
     query = (
-        select(ledger.c.session_id, MODEL.label("model"), *_sums())
+        select(ledger.c.session_id, MODEL.label("model"), *usage_sums())
         .where(ledger.c.source == SOURCE, ledger.c.session_id.is_not(None))
         .group_by(ledger.c.session_id, MODEL)
     )
@@ -120,7 +105,7 @@ class HourRow:
 
 async def usage_by_hour(engine: AsyncEngine) -> list[HourRow]:
     bucket = hour_bucket(engine)
-    query = select(bucket.label("hour"), MODEL.label("model"), *_sums()).where(ledger.c.source == SOURCE)
+    query = select(bucket.label("hour"), MODEL.label("model"), *usage_sums()).where(ledger.c.source == SOURCE)
     async with engine.connect() as conn:
         rows = (await conn.execute(query.group_by(bucket, MODEL))).all()
     return [HourRow(parse_hour(row.hour), row.model, _usage(row)) for row in rows if row.hour]
@@ -128,7 +113,9 @@ async def usage_by_hour(engine: AsyncEngine) -> list[HourRow]:
 
 async def usage_by_project(engine: AsyncEngine) -> dict[str, Usage]:
     query = (
-        select(ledger.c.project_id, *_sums()).where(ledger.c.source == SOURCE).group_by(ledger.c.project_id)
+        select(ledger.c.project_id, *usage_sums())
+        .where(ledger.c.source == SOURCE)
+        .group_by(ledger.c.project_id)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()

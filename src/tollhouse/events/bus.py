@@ -23,6 +23,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tollhouse.events.subscription import subscribe_forever
+
 log = logging.getLogger(__name__)
 
 _OUTBOX_LIMIT = 10_000  # events waiting for Redis; past this the oldest are dropped
@@ -175,17 +177,7 @@ class EventBroadcaster:
 
     async def _listen_loop(self) -> None:
         assert self._redis is not None
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    self._ready.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._receive(message["data"])
-            except RedisError:
-                log.warning("event subscription lost; retrying in 1 s")
-                await asyncio.sleep(1)
+        await subscribe_forever(self._redis, self._channel, self._receive, self._ready)
 
     def _receive(self, raw: Any) -> None:
         try:

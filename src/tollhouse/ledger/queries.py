@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.db.tables import ledger
@@ -17,6 +18,25 @@ TOKENS = (
     + ledger.c.cache_write_1h_tokens
     + ledger.c.output_tokens
 )
+
+
+# The model a row is reported under: what served it, else what was asked for.
+MODEL = func.coalesce(ledger.c.model_served, ledger.c.model_requested, "unknown")
+
+
+def usage_sums() -> list[ColumnElement[Any]]:
+    """The aggregate columns every report groups by: calls, tokens by kind, total tokens, cost."""
+    return [
+        func.count().label("calls"),
+        func.coalesce(func.sum(ledger.c.input_tokens), 0).label("input"),
+        func.coalesce(func.sum(ledger.c.output_tokens), 0).label("output"),
+        func.coalesce(func.sum(ledger.c.cache_read_tokens), 0).label("cache_read"),
+        func.coalesce(func.sum(ledger.c.cache_write_5m_tokens + ledger.c.cache_write_1h_tokens), 0).label(
+            "cache_write"
+        ),
+        func.coalesce(func.sum(TOKENS), 0).label("tokens"),
+        func.coalesce(func.sum(ledger.c.cost_nanos), 0).label("cost"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +51,7 @@ class ModelUsage:
 async def usage_by_model(
     engine: AsyncEngine, project_id: str, start: datetime, end: datetime
 ) -> list[ModelUsage]:
-    model = func.coalesce(ledger.c.model_served, ledger.c.model_requested, "unknown")
+    model = MODEL
     query = (
         select(
             model.label("model"),

@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from tollhouse.events.subscription import subscribe_forever
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +50,12 @@ class Invalidator:
 
     async def _listen(self) -> None:
         assert self._redis is not None
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    self._ready.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        data = message["data"]
-                        text = data.decode() if isinstance(data, bytes) else str(data)
-                        kind, _, value = text.partition(":")
-                        self._handler(kind, value)
-            except RedisError:
-                log.warning("invalidation subscription lost; retrying in 1 s")
-                await asyncio.sleep(1)
+        await subscribe_forever(self._redis, self._channel, self._receive, self._ready)
+
+    def _receive(self, data: Any) -> None:
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        kind, _, value = text.partition(":")
+        self._handler(kind, value)
 
     async def close(self) -> None:
         if self._task is not None:
