@@ -180,8 +180,6 @@ Report = Callable[["AsyncEngine | sqlite3.Connection"], Coroutine[Any, Any, str]
 
 
 def _run(settings: _Config, report: Report) -> None:
-    import asyncio
-
     from tollhouse.claude_code.discovery import claude_roots
 
     roots = claude_roots(settings.config_dirs)
@@ -203,26 +201,36 @@ def _run(settings: _Config, report: Report) -> None:
         finally:
             await engine.dispose()
 
+    import asyncio  # only here: the SQLite path never needs it (~40 ms of start-up)
+
     click.echo(asyncio.run(go()))
 
 
 def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report) -> str:
     """SQLite: the stdlib driver end to end; SQLAlchemy only to create or migrate the schema."""
     head = _head_revision()
+    create: Callable[[], None] | None = None
     if head is None or lite.schema_revision(path) != head:
-        import asyncio
 
-        from tollhouse.db.engine import create_engine, migrate
+        def upgrade() -> None:
+            import asyncio
 
-        async def upgrade() -> None:
-            engine = create_engine(settings.database_url)
-            try:
-                await migrate(engine)
-            finally:
-                await engine.dispose()
+            from tollhouse.db.engine import create_engine, migrate
 
-        asyncio.run(upgrade())
-    _warn(lite.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode))
+            async def run() -> None:
+                engine = create_engine(settings.database_url)
+                try:
+                    await migrate(engine)
+                finally:
+                    await engine.dispose()
+
+            asyncio.run(run())
+
+        if Path(path).exists():
+            upgrade()
+        else:
+            create = upgrade  # a new database: created while the first import's parsing runs
+    _warn(lite.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode, create=create))
     conn = lite.connect(path)
     try:
         coroutine = report(conn)

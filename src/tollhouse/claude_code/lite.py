@@ -6,7 +6,8 @@ asyncio or pydantic: the incremental scan (same cursors, de-duplication and rows
 :mod:`tollhouse.claude_code.importer`, which also calls it for SQLite files) and the roll-ups
 reports read (``claude_agg``: per session and model, by UTC hour, by local day per time zone,
 by session). Every import appends the sessions it changed to ``claude_dirty``; a roll-up kind
-recomputes only those sessions from the ledger's Claude Code rows the next time a report needs it, so a
+recomputes only those sessions from the ledger's Claude Code rows (source ``claude-code``, one
+per de-duplicated response, the ``claude_*`` columns) the next time a report needs it, so a
 report after a small append reads a few thousand roll-up rows instead of every response.
 """
 
@@ -107,18 +108,6 @@ def list_with_stats(roots: Sequence[Path]) -> list[tuple[TranscriptFile, os.stat
     return found
 
 
-def ledger_ids(count: int, start: int = 0, noise: int | None = None) -> list[str]:
-    """``new_id("log")``'s format (time in base 36, then 16 hex digits) for a whole batch: one
-    clock read, 32 random bits, then a counter, so a batch's ids ascend (cheap index inserts)."""
-    millis = int(time.time() * 1000)
-    head = ""
-    for _ in range(9):
-        millis, rem = divmod(millis, 36)
-        head = _ALPHABET[rem] + head
-    bits = int.from_bytes(os.urandom(4)) if noise is None else noise
-    return [f"log_{head}{bits:08x}{n:08x}" for n in range(start, start + count)]
-
-
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 SEQ_KIND = "#seq"  # the claude_agg_state row holding the last seq given out
 # Every ledger column, in the order the fast insert names them (a test checks it follows the table).
@@ -132,42 +121,72 @@ LEDGER_COLUMNS = (
     "claude_project_dir", "claude_cwd", "claude_fast", "claude_reported_nanos", "claude_calc_nanos",
     "claude_ccusage_nanos", "claude_unpriced", "claude_ccusage_unpriced",
 )  # fmt: skip
-# The parameters of an imported row: the id and seq, then what ``parser.parse_rows`` builds.
+# The parameters of an imported row, as ``parser.parse_rows`` builds them; the ledger id is made
+# from the seq inside the insert (see ``Ids``), a replacement's UPDATE appends the id.
 ROW_PARAMS = (
-    "id", "seq", "ts_ms", "created_at", "cwd", "project_id", "project_dir", "session_id", "model",
-    "api_error_status", "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "fast",
+    "seq", "ts_ms", "created_at", "cwd", "project_id", "project_dir", "session_id", "model", "error",
+    "status_code", "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "fast",
     "reported", "calc", "ccusage", "unpriced", "ccusage_unpriced", "is_subagent", "key",
 )  # fmt: skip
+# Flags are passed as the ints 0 and 1 and a missing costUSD as this number: sqlite3 binds exact
+# ints and strings directly but looks up an adapter for every bool and None.
+NO_REPORTED_COST = -(1 << 62) - 1
+SEQ, SESSION = ROW_PARAMS.index("seq"), ROW_PARAMS.index("session_id")
 _P = {name: f"?{n}" for n, name in enumerate(ROW_PARAMS, 1)}
+SEQ_STRIDE = 1 << 24  # seq numbers set aside per file read in one scan (first-seen order, gaps allowed)
 
 
-def _ledger_values(cost_mode: str, price_version: str) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """One scan's ledger ids: ``new_id("log")``'s format (time in base 36, 16 hex digits), the
+    digits a per-scan random number plus the row's seq: unique, ascending, computable in SQL."""
+
+    head: str
+    noise: int
+
+    @classmethod
+    def new(cls) -> Ids:
+        millis = int(time.time() * 1000)
+        head = ""
+        for _ in range(9):
+            millis, rem = divmod(millis, 36)
+            head = _ALPHABET[rem] + head
+        return cls(head, int.from_bytes(os.urandom(8)) >> 3)  # < 2**61: the sum stays an int64
+
+    def of(self, seq: int) -> str:
+        return f"log_{self.head}{self.noise + seq:016x}"
+
+    def sql(self, seq: str) -> str:
+        return f"printf('log_{self.head}%016llx', {self.noise} + {seq})"
+
+
+def _ledger_values(cost_mode: str, price_version: str, ids: Ids) -> dict[str, str]:
     """SQL for each ledger column of an imported row: the constants inline (fewer values to
-    bind), the cost mode's choices as expressions over the parameters."""
+    bind), the id and the cost mode's choices as expressions over the parameters."""
     p = _P
     if cost_mode == CostMode.CALCULATE:
         cost, unpriced = p["calc"], p["unpriced"]
     else:
         fallback = "0" if cost_mode == CostMode.DISPLAY else p["calc"]
-        cost = f"coalesce({p['reported']}, {fallback})"
-        unpriced = f"({p['unpriced']} AND {p['reported']} IS NULL)"
-    error = f"{p['api_error_status']} IS NULL"
+        cost = f"CASE WHEN {p['reported']} = {NO_REPORTED_COST} THEN {fallback} ELSE {p['reported']} END"
+        unpriced = f"({p['unpriced']} AND {p['reported']} = {NO_REPORTED_COST})"
+    reported = f"nullif({p['reported']}, {NO_REPORTED_COST})"
     version = "'" + price_version.replace("'", "''") + "'"
     values = {
-        "id": p["id"], "request_id": "NULL", "created_at": p["created_at"], "project_id": p["project_id"],
-        "api_key_id": "NULL", "source": f"'{SOURCE}'", "route": f"'{SOURCE}'", "provider": "'anthropic'",
-        "model_requested": p["model"], "model_served": p["model"], "stream": "0",
-        "status_code": f"coalesce({p['api_error_status']}, 200)",
-        "outcome": f"CASE WHEN {error} THEN 'ok' ELSE 'error' END", "input_tokens": p["input"],
+        "id": ids.sql(p["seq"]), "request_id": "NULL", "created_at": p["created_at"],
+        "project_id": p["project_id"], "api_key_id": "NULL", "source": f"'{SOURCE}'", "route": f"'{SOURCE}'",
+        "provider": "'anthropic'", "model_requested": p["model"], "model_served": p["model"], "stream": "0",
+        "status_code": p["status_code"],
+        "outcome": f"CASE WHEN {p['error']} THEN 'error' ELSE 'ok' END", "input_tokens": p["input"],
         "cache_read_tokens": p["cache_read"], "cache_write_5m_tokens": p["cache_write_5m"],
         "cache_write_1h_tokens": p["cache_write_1h"], "output_tokens": p["output"], "reasoning_tokens": "0",
         "cost_nanos": cost, "saved_cost_nanos": "0", "tokens_saved": "0", "cached": "0", "unpriced": unpriced,
         "price_version": version, "service_tier": "NULL", "latency_ms": "NULL", "ttft_ms": "NULL",
-        "upstream_request_id": "NULL", "error_code": f"CASE WHEN {error} THEN NULL ELSE 'api_error' END",
+        "upstream_request_id": "NULL", "error_code": f"CASE WHEN {p['error']} THEN 'api_error' END",
         "error_message": "NULL", "session_id": p["session_id"], "is_subagent": p["is_subagent"],
         "external_id": p["key"], "claude_seq": p["seq"], "claude_ts_ms": p["ts_ms"],
         "claude_project_dir": p["project_dir"], "claude_cwd": p["cwd"], "claude_fast": p["fast"],
-        "claude_reported_nanos": p["reported"], "claude_calc_nanos": p["calc"],
+        "claude_reported_nanos": reported, "claude_calc_nanos": p["calc"],
         "claude_ccusage_nanos": p["ccusage"], "claude_unpriced": p["unpriced"],
         "claude_ccusage_unpriced": p["ccusage_unpriced"],
     }  # fmt: skip
@@ -179,16 +198,18 @@ def _ledger_values(cost_mode: str, price_version: str) -> dict[str, str]:
 LEDGER_KEEP = frozenset({"id", "source", "external_id", "route", "claude_seq"})
 
 
-def insert_sql(cost_mode: str, price_version: str) -> str:
-    values = _ledger_values(cost_mode, price_version)
+def insert_sql(cost_mode: str, price_version: str, ids: Ids) -> str:
+    values = _ledger_values(cost_mode, price_version, ids)
     # Names and expressions come from the constants above; the version is quoted.
     return f"INSERT INTO ledger ({', '.join(values)}) VALUES ({', '.join(values.values())})"  # noqa: S608
 
 
 def update_sql(cost_mode: str, price_version: str) -> str:
-    values = _ledger_values(cost_mode, price_version)
+    """Parameters: a row's (with the kept copy's seq), then the kept copy's ledger id."""
+    values = _ledger_values(cost_mode, price_version, Ids("", 0))
     sets = ", ".join(f"{c} = {v}" for c, v in values.items() if c not in LEDGER_KEEP)
-    return f"UPDATE ledger SET {sets} WHERE id = {_P['id']} AND external_id = {_P['key']}"  # noqa: S608
+    where = f"id = ?{len(ROW_PARAMS) + 1} AND claude_seq = {_P['seq']} AND external_id = {_P['key']}"
+    return f"UPDATE ledger SET {sets} WHERE {where}"  # noqa: S608
 
 
 # --- connection ----------------------------------------------------------------------------------
@@ -207,6 +228,7 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA threads={min(os.cpu_count() or 1, 4)}")  # helpers for big sorts (roll-ups)
     return conn
 
 
@@ -258,12 +280,18 @@ class _FileRead:
 
 
 def read_file(
-    file: TranscriptFile, start: int, expect_head: tuple[str, int] | None, pricer: Pricer, chunk_bytes: int
+    file: TranscriptFile,
+    start: int,
+    expect_head: tuple[str, int] | None,
+    pricer: Pricer,
+    chunk_bytes: int,
+    seq0: int,
 ) -> _FileRead:
+    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``parser.FileRows``)."""
     from tollhouse.claude_code.parser import FileRows, _path_tag, parse_rows, read_span
 
     offset, head, fresh = start, b"", start == 0
-    out = FileRows()
+    out = FileRows(seq0=seq0)
     tag = _path_tag(file.path)
     try:
         while True:
@@ -272,7 +300,7 @@ def read_file(
             if span.restarted or span.head:
                 offset, head, fresh = 0, span.head, True
                 if span.restarted:
-                    out = FileRows()
+                    out = FileRows(seq0=seq0)
             parse_rows(span.data, offset, file, pricer, tag, out)
             offset += len(span.data)
             if span.eof:
@@ -284,24 +312,26 @@ def read_file(
 
 
 class _Import:
-    def __init__(
-        self, conn: sqlite3.Connection, pricer: Pricer, cost_mode: str, price_version: str, batch_rows: int
-    ) -> None:
-        self.conn = conn
+    def __init__(self, pricer: Pricer, cost_mode: str, price_version: str, batch_rows: int) -> None:
+        self.conn: sqlite3.Connection | None = None  # see ``open``
         self.pricer = pricer
         self.batch_rows = batch_rows
-        self.insert_sql = insert_sql(cost_mode, price_version)
+        self.ids = Ids.new()
+        self.insert_sql = insert_sql(cost_mode, price_version, self.ids)
         self.update_sql = update_sql(cost_mode, price_version)
         self.result = ScanResult()
-        self.kept: dict[str, Kept] = {}
-        row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (SEQ_KIND,)).fetchone()
-        self.seq = int(row[0]) if row else 0
-        self.db_empty = self.seq == 0
+        # key -> the copy counted: this scan's row (total, is_sidechain, params) or one in the database
+        self.kept: dict[str, tuple[int, bool, tuple[Any, ...]] | Kept] = {}
+        self.seq = 0  # the last seq given out (files read get seq ranges above)
+        self.db_empty = True
         self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
         self.cursors: list[_Cursor] = []
-        self.noise = int.from_bytes(os.urandom(4))
-        self.id_count = 0
         self.bulk = False
+
+    def open(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.seq = last_seq(conn)
+        self.db_empty = self.seq == 0
 
     def flush(self) -> None:
         placed, self.placed = self.placed, []
@@ -309,6 +339,7 @@ class _Import:
         if not placed and not cursors:
             return
         conn = self.conn
+        assert conn is not None
         kept_copies = self.kept
         if not self.db_empty:
             unknown = list(dict.fromkeys(p[2][-1] for p in placed if p[2][-1] not in kept_copies))
@@ -324,44 +355,56 @@ class _Import:
         inserts: dict[str, tuple[Any, ...]] = {}
         replacements: dict[str, tuple[Any, ...]] = {}
         dirty: set[str] = set()
-        ids = ledger_ids(len(placed), self.id_count, self.noise)
-        self.id_count += len(placed)
-        next_id = 0
-        seq = self.seq
-        for total, side, params in placed:
-            key, session = params[-1], params[5]
+        top = 0
+        for row in placed:
+            params = row[2]
+            key = params[-1]
             kept = kept_copies.get(key)
-            if kept is None:
-                seq += 1
-                ledger_id = ids[next_id]
-                next_id += 1
-                inserts[key] = (ledger_id, seq, *params)
-                kept_copies[key] = Kept(ledger_id, seq, total, side, session)
-            elif better(total, side, kept):
-                row = (kept.ledger_id, kept.seq, *params)
-                if key in inserts:
-                    inserts[key] = row
-                else:
-                    replacements[key] = row
-                if kept.session_id:
-                    dirty.add(kept.session_id)
-                kept_copies[key] = Kept(kept.ledger_id, kept.seq, total, side, session)
-            else:
+            if kept is None:  # the common case: a response not seen before
+                kept_copies[key] = inserts[key] = row
+                dirty.add(params[SESSION])
                 continue
-            dirty.add(session)
+            if isinstance(kept, Kept):
+                facts = kept
+            else:
+                facts = Kept(self.ids.of(kept[2][SEQ]), kept[2][SEQ], kept[0], kept[1], kept[2][SESSION])
+            if not better(row[0], row[1], facts):
+                continue
+            row = (row[0], row[1], (facts.seq, *params[1:]))
+            if key in inserts:
+                inserts[key] = row
+            else:
+                replacements[key] = row
+            kept_copies[key] = row if not isinstance(kept, Kept) else Kept(
+                kept.ledger_id, kept.seq, row[0], row[1], params[SESSION]
+            )  # fmt: skip
+            if facts.session_id:
+                dirty.add(facts.session_id)
+            dirty.add(params[SESSION])
+        for row in inserts.values():
+            top = max(top, row[2][SEQ])
         self.result.entries_added += len(inserts)
         self.result.entries_replaced += len(replacements)
         if not self.bulk:
             conn.execute("BEGIN IMMEDIATE")
         try:
-            self._write(list(inserts.values()), list(replacements.values()), dirty, cursors, seq)
+            self._write(
+                [r[2] for r in inserts.values()],
+                [(*r[2], self._kept_id(k, r)) for k, r in replacements.items()],
+                dirty,
+                cursors,
+                top,
+            )
         except BaseException:
             if not self.bulk:
                 conn.execute("ROLLBACK")
             raise
         if not self.bulk:
             conn.execute("COMMIT")
-        self.seq = seq
+
+    def _kept_id(self, key: str, row: tuple[Any, ...]) -> str:
+        kept = self.kept[key]
+        return kept.ledger_id if isinstance(kept, Kept) else self.ids.of(row[2][SEQ])
 
     def _write(
         self,
@@ -372,11 +415,14 @@ class _Import:
         seq: int,
     ) -> None:
         conn = self.conn
+        assert conn is not None
         if inserts:
             conn.executemany(self.insert_sql, inserts)
-            conn.execute(
-                "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (SEQ_KIND, seq)
-            )
+            if seq > self.seq:
+                self.seq = seq
+                conn.execute(
+                    "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (SEQ_KIND, seq)
+                )
         if replacements:
             conn.executemany(self.update_sql, replacements)
         if dirty:
@@ -453,21 +499,32 @@ def scan(
     chunk_bytes: int = 8 * 1024 * 1024,
     batch_rows: int = 5000,
     workers: int | None = None,
+    create: Callable[[], None] | None = None,
 ) -> ScanResult:
     """Bring the SQLite database at ``path`` up to date with the transcripts under ``roots``.
 
-    ``prices`` is called only when something has to be read. A first import bigger than a few
-    tens of megabytes is one transaction (atomic: a crash leaves nothing half-imported), written
-    with the rollback journal instead of the WAL (the data is written once, not twice), with the
-    ledger's secondary indexes built after the rows and, on a multi-core machine with no other
-    threads running, parsed in a process pool.
+    ``prices`` is called only when something has to be read. ``create``, when given, makes the
+    database (which does not exist yet, so nothing has been read): it runs while the parsing
+    processes already work. A first import bigger than a few tens of megabytes is one
+    transaction (atomic: a crash leaves nothing half-imported), written with the rollback
+    journal instead of the WAL (the data is written once, not twice), with the ledger's
+    secondary indexes built after the rows and, on a multi-core machine with no other threads
+    running, parsed in a process pool.
     """
     files = list_with_stats(roots)
-    conn = connect(path)
-    collecting = gc.isenabled()
-    gc.disable()  # hundreds of thousands of long-lived tuples: cyclic collection only costs here
+    # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
+    # main thread (the CLI): the switch is process-wide, a server's other threads keep theirs.
+    collecting = gc.isenabled() and threading.current_thread() is threading.main_thread()
+    if collecting:
+        gc.disable()
+    conn: sqlite3.Connection | None = None
+    reader: _Reader | None = None
     try:
-        cursors = load_cursors(conn)
+        if create is None:
+            conn = connect(path)
+            cursors = load_cursors(conn)
+        else:
+            cursors = {}
         known_sessions = {c.session_id for c in cursors.values() if c.session_id}
         result = ScanResult(files_seen=len(files))
         todo: list[tuple[TranscriptFile, os.stat_result, _Cursor | None, int, tuple[str, int] | None]] = []
@@ -480,21 +537,28 @@ def scan(
             if start is not None:
                 todo.append((file, stat, cursor, start, expect))
         if not todo:
+            if create is not None:
+                create()
             return result
         from tollhouse.claude_code.parser import Pricer
 
         table = prices()
         pricer = Pricer(table)
-        job = _Import(conn, pricer, cost_mode, table.version, batch_rows)
-        job.result = result
         pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)
-        indexes: list[str] = []
-        if job.db_empty and pending >= _COLD_MIN_BYTES:
-            indexes = _bulk_begin(job)
+        base = 0 if conn is None else last_seq(conn)
+        job = _Import(pricer, cost_mode, table.version, batch_rows)
+        job.result = result
+        reader = _Reader(todo, pricer, chunk_bytes, pending, workers, base)
+        if conn is None:
+            assert create is not None
+            create()  # while the workers parse
+            conn = connect(path)
+        job.open(conn)
+        if job.seq != base:
+            raise RuntimeError("the database changed while it was being created")
+        indexes = _bulk_begin(job) if job.db_empty and pending >= _COLD_MIN_BYTES else []
         try:
-            for (file, stat, cursor, _, _), read in zip(
-                todo, _reads(todo, pricer, chunk_bytes, pending, workers), strict=True
-            ):
+            for (file, stat, cursor, _, _), read in zip(todo, reader, strict=True):
                 job.add_file(file, stat, cursor, read, known_sessions)
             job.flush()
             for sql in indexes:
@@ -509,9 +573,17 @@ def scan(
             _bulk_end(job)
         return job.result
     finally:
-        conn.close()
+        if reader is not None:
+            reader.close()
+        if conn is not None:
+            conn.close()
         if collecting:
             gc.enable()
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (SEQ_KIND,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _bulk_begin(job: _Import) -> list[str]:
@@ -519,6 +591,7 @@ def _bulk_begin(job: _Import) -> list[str]:
     it and rebuilt at its end (sorting once is cheaper than 250k scattered index inserts).
     Returns the statements that rebuild them."""
     conn = job.conn
+    assert conn is not None
     with contextlib.suppress(sqlite3.OperationalError):  # stays WAL while others have the file open
         conn.execute("PRAGMA journal_mode=DELETE")
     conn.execute("PRAGMA synchronous=OFF")
@@ -536,6 +609,7 @@ def _bulk_begin(job: _Import) -> list[str]:
 
 def _bulk_end(job: _Import) -> None:
     conn = job.conn
+    assert conn is not None
     job.bulk = False
     conn.execute("PRAGMA cache_size=-2000")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -543,55 +617,75 @@ def _bulk_end(job: _Import) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
-def _reads(
-    todo: Sequence[tuple[TranscriptFile, os.stat_result, Any, int, tuple[str, int] | None]],
-    pricer: Pricer,
-    chunk_bytes: int,
-    pending: int,
-    workers: int | None,
-) -> Iterator[_FileRead]:
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    use_pool = (
-        count > 1
-        and pending >= _POOL_MIN_BYTES
-        and len(todo) > 1
-        and threading.active_count() == 1  # forking a threaded process is unsafe
-        and hasattr(os, "fork")
-    )
-    if not use_pool:
-        for file, _, _, start, expect in todo:
-            yield read_file(file, start, expect, pricer, chunk_bytes)
-        return
-    # Files go in groups of a few megabytes; worker k parses groups k, k + count, … and queues
-    # each result as soon as it is done. The results are read in this (the only) thread: no
-    # result-handling thread contends for the GIL that sqlite3 releases and retakes per row.
-    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]] = [[]]
-    size = 0
-    for file, stat, _, start, expect in todo:
-        if size >= _GROUP_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append((file, start, expect, chunk_bytes))
-        size += max(stat.st_size - start, 0)
-    import multiprocessing
-    import queue
+class _Reader:
+    """Every file's read, in order; file n's rows are numbered from ``base_seq + n * SEQ_STRIDE + 1``.
 
-    context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
-    procs = [
-        context.Process(target=_worker, args=(groups[k::count], k, count, pricer, results), daemon=True)
-        for k in range(count)
-    ]
-    for proc in procs:
-        proc.start()
-    try:
+    With a pool, files go in groups of a few megabytes; forked worker k parses groups k,
+    k + count, … and queues each result as soon as it is done. The results are read in this (the
+    only) thread: no result-handling thread contends for the GIL that sqlite3 releases and
+    retakes per row. The workers start at construction.
+    """
+
+    def __init__(
+        self,
+        todo: Sequence[tuple[TranscriptFile, os.stat_result, Any, int, tuple[str, int] | None]],
+        pricer: Pricer,
+        chunk_bytes: int,
+        pending: int,
+        workers: int | None,
+        base_seq: int,
+    ) -> None:
+        self.jobs = [
+            (file, start, expect, chunk_bytes, base_seq + n * SEQ_STRIDE + 1)
+            for n, (file, _, _, start, expect) in enumerate(todo)
+        ]
+        self.pricer = pricer
+        self.procs: list[multiprocessing.process.BaseProcess] = []
+        self.groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]] = []
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        use_pool = (
+            count > 1
+            and pending >= _POOL_MIN_BYTES
+            and len(todo) > 1
+            and threading.active_count() == 1  # forking a threaded process is unsafe
+            and hasattr(os, "fork")
+        )
+        if not use_pool:
+            return
+        import multiprocessing
+
+        size = _GROUP_BYTES
+        for job, (_, stat, _, start, _) in zip(self.jobs, todo, strict=True):
+            if size >= _GROUP_BYTES:
+                self.groups.append([])
+                size = 0
+            self.groups[-1].append(job)
+            size += max(stat.st_size - start, 0)
+        context = multiprocessing.get_context("fork")
+        self.results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
+        self.procs = [
+            context.Process(
+                target=_worker, args=(self.groups[k::count], k, count, pricer, self.results), daemon=True
+            )
+            for k in range(count)
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def __iter__(self) -> Iterator[_FileRead]:
+        if not self.procs:
+            for job in self.jobs:
+                yield read_file(*job[:3], self.pricer, *job[3:])
+            return
+        import queue
+
         ready: dict[int, list[_FileRead] | str] = {}
-        for number in range(len(groups)):
+        for number in range(len(self.groups)):
             while number not in ready:
                 try:
-                    at, reads = results.get(timeout=1.0)
+                    at, reads = self.results.get(timeout=1.0)
                 except queue.Empty:
-                    if any(p.exitcode not in (None, 0) for p in procs):
+                    if any(p.exitcode not in (None, 0) for p in self.procs):
                         raise RuntimeError("a transcript parsing process died") from None
                     continue
                 ready[at] = reads
@@ -599,16 +693,19 @@ def _reads(
             if isinstance(reads, str):
                 raise RuntimeError(f"parsing transcripts failed: {reads}")
             yield from reads
-    finally:
-        for proc in procs:
+
+    def close(self) -> None:
+        for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()
             proc.join()
-        results.close()
+        if self.procs:
+            self.results.close()
+        self.procs = []
 
 
 def _worker(
-    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int]]],
+    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]],
     first: int,
     step: int,
     pricer: Pricer,
@@ -620,8 +717,8 @@ def _worker(
     for n, group in enumerate(groups):
         number = first + n * step
         try:
-            reads: list[_FileRead] | str = [read_file(f, s, e, pricer, c) for f, s, e, c in group]
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+            reads: list[_FileRead] | str = [read_file(f, s, e, pricer, c, q) for f, s, e, c, q in group]
+        except Exception as exc:
             reads = f"{type(exc).__name__}: {exc}"
         results.put((number, reads))
         if isinstance(reads, str):
@@ -650,14 +747,15 @@ _AGG_SELECT = (
     " min(seq), min(ts_ms), max(ts_ms)"
 )
 _FULL_REBUILD_SESSIONS = 400
-# Imported responses under the names the roll-ups use (SQLite flattens this into each query).
+# Imported responses under the names the roll-ups use (SQLite flattens this into each query;
+# `+source`: not by the (source, external_id) index — by session, or one sequential pass).
 _ENTRIES = (
     "(SELECT session_id, claude_seq AS seq, claude_ts_ms AS ts_ms, claude_project_dir AS project_dir,"
     " claude_cwd AS cwd, model_served AS model, claude_fast AS fast, input_tokens, output_tokens,"
     " cache_write_5m_tokens + cache_write_1h_tokens AS cache_creation_tokens, cache_read_tokens,"
     " claude_reported_nanos AS reported_cost_nanos, claude_calc_nanos AS calc_cost_nanos,"
     " claude_ccusage_nanos AS ccusage_cost_nanos, claude_unpriced AS unpriced,"
-    " claude_ccusage_unpriced AS ccusage_unpriced FROM ledger WHERE source = 'claude-code')"
+    " claude_ccusage_unpriced AS ccusage_unpriced FROM ledger WHERE +source = 'claude-code')"
 )
 
 

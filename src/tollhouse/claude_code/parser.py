@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,12 +22,13 @@ import orjson
 
 from tollhouse.claude_code.ccusage_pricing import CcusagePricer
 from tollhouse.claude_code.discovery import TranscriptFile
-from tollhouse.claude_code.lite import CostMode
+from tollhouse.claude_code.lite import NO_REPORTED_COST, CostMode
 from tollhouse.pricing import ModelPrice, PriceTable, TierRule, Usage, compute_cost
 from tollhouse.pricing.cost import LONG_CONTEXT_THRESHOLD
 from tollhouse.pricing.usage import from_anthropic
 
 SYNTHETIC_MODEL = "<synthetic>"
+
 __all__ = ["CostMode", "Entry", "Pricer", "read_chunk"]
 HEAD_BYTES = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -220,8 +222,10 @@ def read_span(
             handle.seek(0)
             head = handle.read(HEAD_BYTES)
         handle.seek(offset)
-        data = handle.read(max_bytes)
-        at_end = len(data) < max_bytes
+        # No bigger than the file: read(n) allocates n bytes first, and most files are small.
+        want = min(max_bytes, max(os.fstat(handle.fileno()).st_size - offset, 0) + 1)
+        data = handle.read(want)
+        at_end = len(data) < want
         newline = b"\n" in data
         while not at_end and not newline:  # one line longer than a chunk: read until it ends
             more = handle.read(max_bytes)
@@ -255,10 +259,12 @@ class FileRows:
     """One file's billable lines as insert parameters, de-duplicated within the file.
 
     ``rows[n]`` is ``(total, is_sidechain, params)``; ``params`` are the ledger insert's values
-    after the id and seq (see ``lite.ROW_PARAMS``), ending with the de-duplication key. A later
-    copy of a key replaces an earlier one in place when :func:`lite.better` says so, so the list
-    keeps first-sighting order (what the ``seq`` numbers follow) with each key's winning copy.
+    (see ``lite.ROW_PARAMS``): first the seq, ``seq0 + n``, last the de-duplication key. A later
+    copy of a key replaces an earlier one in place (keeping its seq) when :func:`lite.better`
+    says so, so the list keeps first-sighting order with each key's winning copy.
     """
+
+    seq0: int = 1
 
     rows: list[tuple[int, bool, tuple[Any, ...]]] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
@@ -283,6 +289,9 @@ def parse_rows(
     stem = file.path.stem
     price = pricer.price_parts
     fromiso = datetime.fromisoformat
+    seq0 = out.seq0
+    strings: dict[str, str] = {}  # one object per distinct cwd, session, model: smaller pickles
+    intern = strings.setdefault
     lines = malformed = 0
     for line in data.split(b"\n"):
         start = position
@@ -370,19 +379,24 @@ def parse_rows(
         if not isinstance(cwd, str) or not cwd:
             cwd = None
         side = obj.get("isSidechain") is True
-        status = None
+        error, status = 0, 200
         if obj.get("isApiErrorMessage"):
-            status = obj.get("apiErrorStatus")
-            if not isinstance(status, int):
-                status = 500
+            reported_status = obj.get("apiErrorStatus")
+            error, status = 1, int(reported_status) if isinstance(reported_status, int) else 500
         total = i + cr + w5 + w1 + o
-        params = (
-            ts_ms, created, cwd[:1024] if cwd else None, (cwd or project_dir)[:1024], project_dir_512,
-            session[:128], model[:200] if model else None, status, i, cr, w5, w1, o,
-            usage.get("speed") == "fast", reported_nanos, calc, ccusage, unpriced, ccusage_unpriced,
-            is_subagent or side, key,
-        )  # fmt: skip
+        if cwd:
+            cwd = intern(cwd, cwd)
+        if model:
+            model = intern(model, model)
+        session = intern(session, session)
         at = index.get(key)
+        params = (
+            seq0 + len(rows) if at is None else rows[at][2][0], ts_ms, created, cwd[:1024] if cwd else None,
+            (cwd or project_dir)[:1024], project_dir_512, session[:128], model[:200] if model else None,
+            error, status, i, cr, w5, w1, o, 1 if usage.get("speed") == "fast" else 0,
+            NO_REPORTED_COST if reported_nanos is None else reported_nanos, calc, ccusage,
+            1 if unpriced else 0, 1 if ccusage_unpriced else 0, 1 if is_subagent or side else 0, key,
+        )  # fmt: skip
         if at is None:
             index[key] = len(rows)
             rows.append((total, side, params))
