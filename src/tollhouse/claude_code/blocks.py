@@ -120,10 +120,10 @@ async def load_blocks(
     length_ms = int(length_hours * HOUR_MS)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if isinstance(engine, sqlite3.Connection):
-        from tollhouse.claude_code import lite
+        from tollhouse.claude_code import rollups
 
         conn = engine
-        records = lite.rollup_query(
+        records = rollups.rollup_query(
             conn, "hour", ["k1", "k2"], ["sum(n)", "min(min_ts)", "max(max_ts)"], mode=options.mode,
             tier_rule=options.tier_rule.value, project=options.project,
         )  # fmt: skip

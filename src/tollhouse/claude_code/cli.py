@@ -20,7 +20,7 @@ import click
 import orjson
 
 from tollhouse.claude_code import blocks as block_reports
-from tollhouse.claude_code import lite, render, reports
+from tollhouse.claude_code import fast_scan, lite, render, reports
 from tollhouse.claude_code.lite import CostMode, ScanResult
 from tollhouse.pricing.cost import TierRule
 
@@ -230,7 +230,7 @@ def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report)
             upgrade()
         else:
             create = upgrade  # a new database: created while the first import's parsing runs
-    _warn(lite.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode, create=create))
+    _warn(fast_scan.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode, create=create))
     conn = lite.connect(path)
     try:
         coroutine = report(conn)

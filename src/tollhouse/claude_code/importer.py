@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollhouse.claude_code import lite, store
+from tollhouse.claude_code import fast_scan, lite, store
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.lite import Kept, ScanResult, list_with_stats, plan
 from tollhouse.claude_code.parser import HEAD_BYTES, Chunk, CostMode, Entry, Pricer, fingerprint, read_chunk
@@ -66,7 +66,7 @@ class ClaudeImporter:
             if path is not None:
                 # A SQLite file: the stdlib driver in a worker thread, no ORM in the hot loop.
                 return await asyncio.to_thread(
-                    lite.scan,
+                    fast_scan.scan,
                     path,
                     self._roots,
                     lambda: self._prices,

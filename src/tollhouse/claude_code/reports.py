@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tollhouse.claude_code.lite import DAY_MS, CostMode, zone_offsets
+from tollhouse.claude_code.lite import DAY_MS, CostMode
+from tollhouse.claude_code.rollups import zone_offsets
 from tollhouse.pricing.cost import TierRule
 
 if TYPE_CHECKING:
@@ -238,11 +239,11 @@ async def daily_rows(
 ) -> list[Row]:
     """One row per local day (and per project directory with ``by_project``), oldest first."""
     if isinstance(engine, sqlite3.Connection):
-        from tollhouse.claude_code import lite
+        from tollhouse.claude_code import rollups
 
         conn = engine
         keys = ["k1", "project_dir"] if by_project else ["k1"]
-        records = lite.rollup_query(
+        records = rollups.rollup_query(
             conn, f"day:{options.zone.key}", keys, [], mode=options.mode, tier_rule=options.tier_rule.value,
             project=options.project,
         )  # fmt: skip
@@ -315,10 +316,10 @@ def month_of(day: date) -> str:
 async def session_rows(engine: AsyncEngine | sqlite3.Connection, options: ReportOptions) -> list[Row]:
     """One row per (project directory, session), most expensive first (ccusage's order)."""
     if isinstance(engine, sqlite3.Connection):
-        from tollhouse.claude_code import lite
+        from tollhouse.claude_code import rollups
 
         conn = engine
-        records = lite.rollup_query(
+        records = rollups.rollup_query(
             conn, "session", ["project_dir", "session_id"], ["min(min_ts)", "max(max_ts)"], mode=options.mode,
             tier_rule=options.tier_rule.value, project=options.project,
         )  # fmt: skip

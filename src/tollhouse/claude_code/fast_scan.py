@@ -1,0 +1,526 @@
+"""The incremental scan on SQLite with the stdlib ``sqlite3`` module: read only new bytes of
+changed transcripts (per-file cursors; truncation and replacement detected), parse them (in
+forked worker processes when there is much to read), de-duplicate by ``(message.id,
+requestId)`` keeping the largest copy, and write one ledger row per response. A first import
+this big runs as one bulk transaction with the secondary indexes rebuilt at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.claude_code.lite import (
+    IN_CHUNK,
+    SEQ,
+    SEQ_KIND,
+    SEQ_STRIDE,
+    SESSION,
+    SOURCE,
+    Ids,
+    Kept,
+    ScanResult,
+    better,
+    connect,
+    insert_sql,
+    list_with_stats,
+    plan,
+    update_sql,
+)
+
+if TYPE_CHECKING:
+    import multiprocessing
+
+    from tollhouse.claude_code.parser import Pricer
+    from tollhouse.pricing import PriceTable
+
+_POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
+_COLD_MIN_BYTES = 32 * 1024 * 1024  # a first import this big runs as one bulk transaction
+_GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
+
+
+@dataclass(slots=True)
+class _Cursor:
+    path: str
+    project_dir: str
+    session_id: str
+    is_subagent: bool
+    size: int
+    mtime_ns: int
+    inode: int
+    read_offset: int
+    head_hash: str
+    head_len: int
+    lines: int
+    malformed_lines: int
+
+
+@dataclass(slots=True)
+class _FileRead:
+    """Everything read from one file: its rows (see ``parser.FileRows``) and the new cursor values."""
+
+    rows: list[tuple[int, bool, tuple[Any, ...]]]
+    lines: int
+    malformed: int
+    offset: int
+    head: bytes
+    fresh: bool
+    session: str
+    error: str | None = None
+
+
+def read_file(
+    file: TranscriptFile,
+    start: int,
+    expect_head: tuple[str, int] | None,
+    pricer: Pricer,
+    chunk_bytes: int,
+    seq0: int,
+) -> _FileRead:
+    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``parser.FileRows``)."""
+    from tollhouse.claude_code.parser import FileRows, _path_tag, parse_rows, read_span
+
+    offset, head, fresh = start, b"", start == 0
+    out = FileRows(seq0=seq0)
+    tag = _path_tag(file.path)
+    try:
+        while True:
+            span = read_span(file, offset, max_bytes=chunk_bytes, expect_head=expect_head)
+            expect_head = None
+            if span.restarted or span.head:
+                offset, head, fresh = 0, span.head, True
+                if span.restarted:
+                    out = FileRows(seq0=seq0)
+            parse_rows(span.data, offset, file, pricer, tag, out)
+            offset += len(span.data)
+            if span.eof:
+                break
+    except OSError as exc:
+        return _FileRead([], 0, 0, start, b"", False, file.session_id, error=str(exc))
+    session = file.session_id or out.line_session_id or ""
+    return _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
+
+
+class _Import:
+    def __init__(self, pricer: Pricer, cost_mode: str, price_version: str, batch_rows: int) -> None:
+        self.conn: sqlite3.Connection | None = None  # see ``open``
+        self.pricer = pricer
+        self.batch_rows = batch_rows
+        self.ids = Ids.new()
+        self.insert_sql = insert_sql(cost_mode, price_version, self.ids)
+        self.update_sql = update_sql(cost_mode, price_version)
+        self.result = ScanResult()
+        # key -> the copy counted: this scan's row (total, is_sidechain, params) or one in the database
+        self.kept: dict[str, tuple[int, bool, tuple[Any, ...]] | Kept] = {}
+        self.seq = 0  # the last seq given out (files read get seq ranges above)
+        self.db_empty = True
+        self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
+        self.cursors: list[_Cursor] = []
+        self.bulk = False
+
+    def open(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.seq = last_seq(conn)
+        self.db_empty = self.seq == 0
+
+    def flush(self) -> None:
+        placed, self.placed = self.placed, []
+        cursors, self.cursors = self.cursors, []
+        if not placed and not cursors:
+            return
+        conn = self.conn
+        assert conn is not None
+        kept_copies = self.kept
+        if not self.db_empty:
+            unknown = list(dict.fromkeys(p[2][-1] for p in placed if p[2][-1] not in kept_copies))
+            for start in range(0, len(unknown), IN_CHUNK):
+                part = unknown[start : start + IN_CHUNK]
+                query = (
+                    "SELECT external_id, id, claude_seq, input_tokens + output_tokens + cache_read_tokens"  # noqa: S608
+                    " + cache_write_5m_tokens + cache_write_1h_tokens, is_subagent, session_id FROM ledger"
+                    f" WHERE source = '{SOURCE}' AND external_id IN ({', '.join('?' * len(part))})"
+                )
+                for key, ledger_id, seq, total, side, session in conn.execute(query, part):
+                    kept_copies[key] = Kept(ledger_id, int(seq or 0), int(total), bool(side), session or "")
+        inserts: dict[str, tuple[Any, ...]] = {}
+        replacements: dict[str, tuple[Any, ...]] = {}
+        dirty: set[str] = set()
+        top = 0
+        for row in placed:
+            params = row[2]
+            key = params[-1]
+            kept = kept_copies.get(key)
+            if kept is None:  # the common case: a response not seen before
+                kept_copies[key] = inserts[key] = row
+                dirty.add(params[SESSION])
+                continue
+            if isinstance(kept, Kept):
+                facts = kept
+            else:
+                facts = Kept(self.ids.of(kept[2][SEQ]), kept[2][SEQ], kept[0], kept[1], kept[2][SESSION])
+            if not better(row[0], row[1], facts):
+                continue
+            row = (row[0], row[1], (facts.seq, *params[1:]))
+            if key in inserts:
+                inserts[key] = row
+            else:
+                replacements[key] = row
+            kept_copies[key] = row if not isinstance(kept, Kept) else Kept(
+                kept.ledger_id, kept.seq, row[0], row[1], params[SESSION]
+            )  # fmt: skip
+            if facts.session_id:
+                dirty.add(facts.session_id)
+            dirty.add(params[SESSION])
+        for row in inserts.values():
+            top = max(top, row[2][SEQ])
+        self.result.entries_added += len(inserts)
+        self.result.entries_replaced += len(replacements)
+        if not self.bulk:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write(
+                [r[2] for r in inserts.values()],
+                [(*r[2], self._kept_id(k, r)) for k, r in replacements.items()],
+                dirty,
+                cursors,
+                top,
+            )
+        except BaseException:
+            if not self.bulk:
+                conn.execute("ROLLBACK")
+            raise
+        if not self.bulk:
+            conn.execute("COMMIT")
+
+    def _kept_id(self, key: str, row: tuple[Any, ...]) -> str:
+        kept = self.kept[key]
+        return kept.ledger_id if isinstance(kept, Kept) else self.ids.of(row[2][SEQ])
+
+    def _write(
+        self,
+        inserts: list[tuple[Any, ...]],
+        replacements: list[tuple[Any, ...]],
+        dirty: set[str],
+        cursors: list[_Cursor],
+        seq: int,
+    ) -> None:
+        conn = self.conn
+        assert conn is not None
+        if inserts:
+            conn.executemany(self.insert_sql, inserts)
+            if seq > self.seq:
+                self.seq = seq
+                conn.execute(
+                    "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (SEQ_KIND, seq)
+                )
+        if replacements:
+            conn.executemany(self.update_sql, replacements)
+        if dirty:
+            conn.executemany(
+                "INSERT INTO claude_dirty (session_id) VALUES (?)", [(s,) for s in sorted(dirty)]
+            )
+        if cursors:
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            conn.executemany(
+                "INSERT OR REPLACE INTO claude_files (path, project_dir, session_id, is_subagent, size,"
+                " mtime_ns, inode, read_offset, head_hash, head_len, lines, malformed_lines, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (c.path, c.project_dir[:512], c.session_id[:128], c.is_subagent, c.size, c.mtime_ns,
+                     c.inode, c.read_offset, c.head_hash, c.head_len, c.lines, c.malformed_lines, now)
+                    for c in cursors
+                ],
+            )  # fmt: skip
+
+    def add_file(
+        self,
+        file: TranscriptFile,
+        stat: os.stat_result,
+        cursor: _Cursor | None,
+        read: _FileRead,
+        known_sessions: set[str],
+    ) -> None:
+        from tollhouse.claude_code.parser import HEAD_BYTES, fingerprint
+
+        result = self.result
+        if read.error is not None:
+            result.unreadable_files.append(str(file.path))
+            return
+        self.placed.extend(read.rows)
+        result.files_read += 1
+        result.lines_read += read.lines
+        result.malformed_lines += read.malformed
+        session = read.session or file.path.stem
+        if read.lines:
+            result.changed_sessions.add(session)
+            if session not in known_sessions:
+                result.new_sessions.add(session)
+        if read.fresh or cursor is None:
+            head_hash, head_len = fingerprint(read.head[: min(HEAD_BYTES, read.offset)])
+        else:
+            head_hash, head_len = cursor.head_hash, cursor.head_len
+        keep = not (read.fresh or cursor is None)
+        self.cursors.append(
+            _Cursor(
+                str(file.path), file.project_dir, session, file.is_subagent, stat.st_size, stat.st_mtime_ns,
+                stat.st_ino, read.offset, head_hash, head_len,
+                read.lines + (cursor.lines if keep and cursor else 0),
+                read.malformed + (cursor.malformed_lines if keep and cursor else 0),
+            )
+        )  # fmt: skip
+        if len(self.placed) >= self.batch_rows:
+            self.flush()
+
+
+def load_cursors(conn: sqlite3.Connection) -> dict[str, _Cursor]:
+    query = (
+        "SELECT path, project_dir, session_id, is_subagent, size, mtime_ns, inode, read_offset, head_hash,"
+        " head_len, lines, malformed_lines FROM claude_files"
+    )
+    return {row[0]: _Cursor(*row) for row in conn.execute(query)}
+
+
+def scan(
+    path: str,
+    roots: Sequence[Path],
+    prices: Callable[[], PriceTable],
+    *,
+    cost_mode: str = "auto",
+    chunk_bytes: int = 8 * 1024 * 1024,
+    batch_rows: int = 5000,
+    workers: int | None = None,
+    create: Callable[[], None] | None = None,
+) -> ScanResult:
+    """Bring the SQLite database at ``path`` up to date with the transcripts under ``roots``.
+
+    ``prices`` is called only when something has to be read. ``create``, when given, makes the
+    database (which does not exist yet, so nothing has been read): it runs while the parsing
+    processes already work. A first import bigger than a few tens of megabytes is one
+    transaction (atomic: a crash leaves nothing half-imported), written with the rollback
+    journal instead of the WAL (the data is written once, not twice), with the ledger's
+    secondary indexes built after the rows and, on a multi-core machine with no other threads
+    running, parsed in a process pool.
+    """
+    files = list_with_stats(roots)
+    # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
+    # main thread (the CLI): the switch is process-wide, a server's other threads keep theirs.
+    collecting = gc.isenabled() and threading.current_thread() is threading.main_thread()
+    if collecting:
+        gc.disable()
+    conn: sqlite3.Connection | None = None
+    reader: _Reader | None = None
+    try:
+        if create is None:
+            conn = connect(path)
+            cursors = load_cursors(conn)
+        else:
+            cursors = {}
+        known_sessions = {c.session_id for c in cursors.values() if c.session_id}
+        result = ScanResult(files_seen=len(files))
+        todo: list[tuple[TranscriptFile, os.stat_result, _Cursor | None, int, tuple[str, int] | None]] = []
+        for file, stat in files:
+            if stat is None:
+                result.unreadable_files.append(str(file.path))
+                continue
+            cursor = cursors.get(str(file.path))
+            start, expect = plan(stat, cursor)
+            if start is not None:
+                todo.append((file, stat, cursor, start, expect))
+        if not todo:
+            if create is not None:
+                create()
+            return result
+        from tollhouse.claude_code.parser import Pricer
+
+        table = prices()
+        pricer = Pricer(table)
+        pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)
+        base = 0 if conn is None else last_seq(conn)
+        job = _Import(pricer, cost_mode, table.version, batch_rows)
+        job.result = result
+        reader = _Reader(todo, pricer, chunk_bytes, pending, workers, base)
+        if conn is None:
+            assert create is not None
+            create()  # while the workers parse
+            conn = connect(path)
+        job.open(conn)
+        if job.seq != base:
+            raise RuntimeError("the database changed while it was being created")
+        indexes = _bulk_begin(job) if job.db_empty and pending >= _COLD_MIN_BYTES else []
+        try:
+            for (file, stat, cursor, _, _), read in zip(todo, reader, strict=True):
+                job.add_file(file, stat, cursor, read, known_sessions)
+            job.flush()
+            for sql in indexes:
+                conn.execute(sql)
+        except BaseException:
+            if job.bulk:
+                conn.execute("ROLLBACK")
+                _bulk_end(job)
+            raise
+        if job.bulk:
+            conn.execute("COMMIT")
+            _bulk_end(job)
+        return job.result
+    finally:
+        if reader is not None:
+            reader.close()
+        if conn is not None:
+            conn.close()
+        if collecting:
+            gc.enable()
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (SEQ_KIND,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _bulk_begin(job: _Import) -> list[str]:
+    """Start the one-transaction first import; the ledger's secondary indexes are dropped inside
+    it and rebuilt at its end (sorting once is cheaper than 250k scattered index inserts).
+    Returns the statements that rebuild them."""
+    conn = job.conn
+    assert conn is not None
+    with contextlib.suppress(sqlite3.OperationalError):  # stays WAL while others have the file open
+        conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")  # 256 MB while it lasts
+    conn.execute("BEGIN IMMEDIATE")
+    job.bulk = True
+    job.batch_rows = max(job.batch_rows, 20_000)
+    found = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
+def _bulk_end(job: _Import) -> None:
+    conn = job.conn
+    assert conn is not None
+    job.bulk = False
+    conn.execute("PRAGMA cache_size=-2000")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+class _Reader:
+    """Every file's read, in order; file n's rows are numbered from ``base_seq + n * SEQ_STRIDE + 1``.
+
+    With a pool, files go in groups of a few megabytes; forked worker k parses groups k,
+    k + count, … and queues each result as soon as it is done. The results are read in this (the
+    only) thread: no result-handling thread contends for the GIL that sqlite3 releases and
+    retakes per row. The workers start at construction.
+    """
+
+    def __init__(
+        self,
+        todo: Sequence[tuple[TranscriptFile, os.stat_result, Any, int, tuple[str, int] | None]],
+        pricer: Pricer,
+        chunk_bytes: int,
+        pending: int,
+        workers: int | None,
+        base_seq: int,
+    ) -> None:
+        self.jobs = [
+            (file, start, expect, chunk_bytes, base_seq + n * SEQ_STRIDE + 1)
+            for n, (file, _, _, start, expect) in enumerate(todo)
+        ]
+        self.pricer = pricer
+        self.procs: list[multiprocessing.process.BaseProcess] = []
+        self.groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]] = []
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        use_pool = (
+            count > 1
+            and pending >= _POOL_MIN_BYTES
+            and len(todo) > 1
+            and threading.active_count() == 1  # forking a threaded process is unsafe
+            and hasattr(os, "fork")
+        )
+        if not use_pool:
+            return
+        import multiprocessing
+
+        size = _GROUP_BYTES
+        for job, (_, stat, _, start, _) in zip(self.jobs, todo, strict=True):
+            if size >= _GROUP_BYTES:
+                self.groups.append([])
+                size = 0
+            self.groups[-1].append(job)
+            size += max(stat.st_size - start, 0)
+        context = multiprocessing.get_context("fork")
+        self.results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
+        self.procs = [
+            context.Process(
+                target=_worker, args=(self.groups[k::count], k, count, pricer, self.results), daemon=True
+            )
+            for k in range(count)
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def __iter__(self) -> Iterator[_FileRead]:
+        if not self.procs:
+            for job in self.jobs:
+                yield read_file(*job[:3], self.pricer, *job[3:])
+            return
+        import queue
+
+        ready: dict[int, list[_FileRead] | str] = {}
+        for number in range(len(self.groups)):
+            while number not in ready:
+                try:
+                    at, reads = self.results.get(timeout=1.0)
+                except queue.Empty:
+                    if any(p.exitcode not in (None, 0) for p in self.procs):
+                        raise RuntimeError("a transcript parsing process died") from None
+                    continue
+                ready[at] = reads
+            reads = ready.pop(number)
+            if isinstance(reads, str):
+                raise RuntimeError(f"parsing transcripts failed: {reads}")
+            yield from reads
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        if self.procs:
+            self.results.close()
+        self.procs = []
+
+
+def _worker(
+    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]],
+    first: int,
+    step: int,
+    pricer: Pricer,
+    results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]],
+) -> None:
+    """A forked parsing process: its share of the groups, each result queued as it is done (the
+    queue's feeder thread sends while the next group is parsed)."""
+    gc.disable()  # lives for one scan
+    for n, group in enumerate(groups):
+        number = first + n * step
+        try:
+            reads: list[_FileRead] | str = [read_file(f, s, e, pricer, c, q) for f, s, e, c, q in group]
+        except Exception as exc:
+            reads = f"{type(exc).__name__}: {exc}"
+        results.put((number, reads))
+        if isinstance(reads, str):
+            break
+    results.close()
+    results.join_thread()
