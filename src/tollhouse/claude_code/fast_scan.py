@@ -26,6 +26,7 @@ from tollhouse.claude_code.lite import (
     SEQ_STRIDE,
     SESSION,
     SOURCE,
+    Cursor,
     Ids,
     Kept,
     ScanResult,
@@ -46,22 +47,6 @@ if TYPE_CHECKING:
 _POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
 _COLD_MIN_BYTES = 32 * 1024 * 1024  # a first import this big runs as one bulk transaction
 _GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
-
-
-@dataclass(slots=True)
-class _Cursor:
-    path: str
-    project_dir: str
-    session_id: str
-    is_subagent: bool
-    size: int
-    mtime_ns: int
-    inode: int
-    read_offset: int
-    head_hash: str
-    head_len: int
-    lines: int
-    malformed_lines: int
 
 
 @dataclass(slots=True)
@@ -124,7 +109,7 @@ class _Import:
         self.seq = 0  # the last seq given out (files read get seq ranges above)
         self.db_empty = True
         self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
-        self.cursors: list[_Cursor] = []
+        self.cursors: list[Cursor] = []
         self.bulk = False
 
     def open(self, conn: sqlite3.Connection) -> None:
@@ -210,7 +195,7 @@ class _Import:
         inserts: list[tuple[Any, ...]],
         replacements: list[tuple[Any, ...]],
         dirty: set[str],
-        cursors: list[_Cursor],
+        cursors: list[Cursor],
         seq: int,
     ) -> None:
         conn = self.conn
@@ -245,7 +230,7 @@ class _Import:
         self,
         file: TranscriptFile,
         stat: os.stat_result,
-        cursor: _Cursor | None,
+        cursor: Cursor | None,
         read: _FileRead,
         known_sessions: set[str],
     ) -> None:
@@ -270,7 +255,7 @@ class _Import:
             head_hash, head_len = cursor.head_hash, cursor.head_len
         keep = not (read.fresh or cursor is None)
         self.cursors.append(
-            _Cursor(
+            Cursor(
                 str(file.path), file.project_dir, session, file.is_subagent, stat.st_size, stat.st_mtime_ns,
                 stat.st_ino, read.offset, head_hash, head_len,
                 read.lines + (cursor.lines if keep and cursor else 0),
@@ -281,12 +266,12 @@ class _Import:
             self.flush()
 
 
-def load_cursors(conn: sqlite3.Connection) -> dict[str, _Cursor]:
+def load_cursors(conn: sqlite3.Connection) -> dict[str, Cursor]:
     query = (
         "SELECT path, project_dir, session_id, is_subagent, size, mtime_ns, inode, read_offset, head_hash,"
         " head_len, lines, malformed_lines FROM claude_files"
     )
-    return {row[0]: _Cursor(*row) for row in conn.execute(query)}
+    return {row[0]: Cursor(*row) for row in conn.execute(query)}
 
 
 def scan(
@@ -326,7 +311,7 @@ def scan(
             cursors = {}
         known_sessions = {c.session_id for c in cursors.values() if c.session_id}
         result = ScanResult(files_seen=len(files))
-        todo: list[tuple[TranscriptFile, os.stat_result, _Cursor | None, int, tuple[str, int] | None]] = []
+        todo: list[tuple[TranscriptFile, os.stat_result, Cursor | None, int, tuple[str, int] | None]] = []
         for file, stat in files:
             if stat is None:
                 result.unreadable_files.append(str(file.path))

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollhouse.claude_code import fast_scan, lite, store
 from tollhouse.claude_code.discovery import TranscriptFile
-from tollhouse.claude_code.lite import Kept, ScanResult, list_with_stats, plan
+from tollhouse.claude_code.lite import Cursor, Kept, ScanResult, list_with_stats, plan
 from tollhouse.claude_code.parser import HEAD_BYTES, Chunk, CostMode, Entry, Pricer, fingerprint, read_chunk
-from tollhouse.claude_code.store import Cursor, Placed
+from tollhouse.claude_code.store import Placed
 from tollhouse.pricing import PriceTable
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,11 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tollhouse.claude_code.discovery import TranscriptFile, transcript_files
-
-if TYPE_CHECKING:
-    pass
 
 SOURCE = "claude-code"
 DAY_MS = 86_400_000
@@ -61,6 +59,41 @@ class Kept:
     total: int
     is_sidechain: bool
     session_id: str = ""
+
+
+@dataclass(slots=True)
+class Cursor:
+    """How far a transcript file has been read, and how to tell it was truncated or replaced."""
+
+    path: str
+    project_dir: str
+    session_id: str
+    is_subagent: bool
+    size: int
+    mtime_ns: int
+    inode: int
+    read_offset: int
+    head_hash: str
+    head_len: int
+    lines: int
+    malformed_lines: int
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "project_dir": self.project_dir[:512],
+            "session_id": self.session_id[:128],
+            "is_subagent": self.is_subagent,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "inode": self.inode,
+            "read_offset": self.read_offset,
+            "head_hash": self.head_hash,
+            "head_len": self.head_len,
+            "lines": self.lines,
+            "malformed_lines": self.malformed_lines,
+            "updated_at": datetime.now(UTC),
+        }
 
 
 # --- shared rules (the SQLAlchemy importer uses them too) ----------------------------------------

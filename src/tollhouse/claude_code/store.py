@@ -18,46 +18,13 @@ from typing import Any
 from sqlalchemy import Subquery, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollhouse.claude_code.lite import LEDGER_COLUMNS, SEQ_KIND, Kept
+from tollhouse.claude_code.lite import LEDGER_COLUMNS, SEQ_KIND, Cursor, Kept
 from tollhouse.claude_code.parser import Entry
 from tollhouse.db.tables import claude_agg_state, claude_dirty, claude_files, ledger
 
 SOURCE = "claude-code"
 __all__ = ["LEDGER_COLUMNS", "Cursor", "Kept", "Placed"]
 _IN_CHUNK = 500
-
-
-@dataclass(slots=True)
-class Cursor:
-    path: str
-    project_dir: str
-    session_id: str
-    is_subagent: bool
-    size: int
-    mtime_ns: int
-    inode: int
-    read_offset: int
-    head_hash: str
-    head_len: int
-    lines: int
-    malformed_lines: int
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "project_dir": self.project_dir[:512],
-            "session_id": self.session_id[:128],
-            "is_subagent": self.is_subagent,
-            "size": self.size,
-            "mtime_ns": self.mtime_ns,
-            "inode": self.inode,
-            "read_offset": self.read_offset,
-            "head_hash": self.head_hash,
-            "head_len": self.head_len,
-            "lines": self.lines,
-            "malformed_lines": self.malformed_lines,
-            "updated_at": datetime.now(UTC),
-        }
 
 
 @dataclass(slots=True)
