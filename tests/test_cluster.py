@@ -177,10 +177,19 @@ max_retries = 0
 
 
 async def _spread(nodes: list[Node], key: str, count: int) -> list[httpx.Response]:
+    """``count`` distinct calls (same size, so same cost), alternating between the nodes.
+
+    Distinct on purpose: identical calls would be answered by the shared response cache after
+    the first one, and a cache hit is free and reserves no budget.
+    """
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         calls = [
-            client.post(nodes[i % len(nodes)].url + "/v1/chat/completions", json=CALL, headers=auth(key))
+            client.post(
+                nodes[i % len(nodes)].url + "/v1/chat/completions",
+                json={**CALL, "messages": [{"role": "user", "content": f"{i:040d}"}]},
+                headers=auth(key),
+            )
             for i in range(count)
         ]
         return list(await asyncio.gather(*calls))
