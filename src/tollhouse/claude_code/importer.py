@@ -177,9 +177,8 @@ class _Scan:
             await self._flush()
 
     def _add(self, file: TranscriptFile, entries: list[Entry]) -> None:
-        path = str(file.path)
         for entry in entries:
-            self.batch.placed.append(Placed(entry, path, file.project_dir, file.is_subagent, "", 0))
+            self.batch.placed.append(Placed(entry, file.project_dir, file.is_subagent, "", 0))
 
     async def _flush(self) -> None:
         """Decide what the batch changes now, then write it while the next batch is parsed

@@ -32,7 +32,6 @@ class Placed:
     """An entry bound for the database, with where it came from."""
 
     entry: Entry
-    file_path: str
     project_dir: str
     is_subagent: bool
     ledger_id: str

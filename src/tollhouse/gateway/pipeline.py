@@ -240,16 +240,10 @@ class GatewayService:
             ttft=latency,
             upstream_id=upstream.request_id,
         )
-        if found is not None and storable is not None and upstream.status == 200:
-            await self._cache_remember(call, found, storable, answer.usage, cost.nanos, checked)
+        if self.cache is not None and found is not None and storable is not None and upstream.status == 200:
+            await self.cache.remember(call, found, storable, answer.usage, cost.nanos, checked=checked)
         self._observe(call, exchange.route.provider.name)
         return BodyResult(upstream.status, body, headers)
-
-    async def _cache_remember(
-        self, call: Call, found: Lookup, body: bytes, usage: Usage, nanos: int, checked: bool
-    ) -> None:
-        assert self.cache is not None
-        await self.cache.remember(call, found, body, usage, nanos, checked=checked)
 
     def _stream(
         self, call: Call, exchange: Exchange, upstream: UpstreamResponse, found: Lookup | None
@@ -315,8 +309,8 @@ class GatewayService:
         # Only a stream that ran to its end gets here (a disconnect leaves through ``finally``).
         if acc is not None and found is not None and outcome == Outcome.OK and upstream.status == 200:
             body = acc.result(usage)
-            if body is not None:
-                await self._cache_remember(call, found, body, usage, cost.nanos, True)
+            if body is not None and self.cache is not None:
+                await self.cache.remember(call, found, body, usage, cost.nanos, checked=True)
 
     def _observe(self, call: Call, provider: str) -> None:
         metrics = self._recorder.metrics

@@ -80,18 +80,10 @@ class CallRecorder:
             if self.metrics is not None:
                 self.metrics.override(saved)
         self._ledger.record(
-            LedgerEntry(
-                id=log_id(call),
-                request_id=call.request_id,
-                created_at=call.created_at,
-                project_id=call.project_id,
-                api_key_id=call.api_key_id,
-                source=SOURCE,
-                route=call.endpoint.value,
-                provider=provider,
-                model_requested=call.requested_model or call.model,
+            _entry(
+                call,
+                provider,
                 model_served=served,
-                stream=call.stream,
                 status_code=status,
                 outcome=outcome,
                 usage=usage,
@@ -117,17 +109,9 @@ class CallRecorder:
         self._gate.settle(call, 0, 0)  # releases the reservation
         provider = exc.details.get("provider") if isinstance(exc.details.get("provider"), str) else None
         self._ledger.record(
-            LedgerEntry(
-                id=log_id(call),
-                request_id=call.request_id,
-                created_at=call.created_at,
-                project_id=call.project_id,
-                api_key_id=call.api_key_id,
-                source=SOURCE,
-                route=call.endpoint.value,
-                provider=provider,
-                model_requested=call.requested_model or call.model,
-                stream=call.stream,
+            _entry(
+                call,
+                provider,
                 status_code=exc.status_code,
                 outcome=Outcome.ERROR,
                 price_version=self._price_version,
@@ -157,3 +141,20 @@ class CallRecorder:
                 "request_id": call.request_id,
             },
         )
+
+
+def _entry(call: Call, provider: str | None, **fields: Any) -> LedgerEntry:
+    """A gateway ledger row: the call's identity, plus what its outcome adds."""
+    return LedgerEntry(
+        id=log_id(call),
+        request_id=call.request_id,
+        created_at=call.created_at,
+        project_id=call.project_id,
+        api_key_id=call.api_key_id,
+        source=SOURCE,
+        route=call.endpoint.value,
+        provider=provider,
+        model_requested=call.requested_model or call.model,
+        stream=call.stream,
+        **fields,
+    )

@@ -97,9 +97,6 @@ class MiniLMEmbedder:
                 [self._w.pop(f"{p}{part}.bias") for part in parts]
             )
 
-    def token_count(self, text: str) -> int:
-        return len(self._tokenizer.encode(text).ids)
-
     def embed(self, text: str) -> Vector | None:
         ids = self._tokenizer.encode(text).ids
         if len(ids) > self.max_tokens:

@@ -57,6 +57,15 @@ def tool_arguments_to_input(arguments: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {RAW_ARGUMENTS_KEY: arguments}
 
 
+def tool_use_to_call(block: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic ``tool_use`` block as an OpenAI ``tool_calls`` entry."""
+    return {
+        "id": block.get("id", ""),
+        "type": "function",
+        "function": {"name": block.get("name", ""), "arguments": tool_input_to_arguments(block.get("input"))},
+    }
+
+
 def tool_input_to_arguments(tool_input: Any) -> str:
     """Anthropic's ``input`` as OpenAI's ``arguments`` string; a ``_raw`` wrapper unwraps."""
     if isinstance(tool_input, dict) and len(tool_input) == 1:
@@ -374,16 +383,7 @@ def messages_response_to_chat(resp: dict[str, Any], model: str) -> dict[str, Any
         elif kind == "thinking":
             reasoning.append(block.get("thinking", ""))
         elif kind == "tool_use":
-            tool_calls.append(
-                {
-                    "id": block.get("id", ""),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name", ""),
-                        "arguments": tool_input_to_arguments(block.get("input")),
-                    },
-                }
-            )
+            tool_calls.append(tool_use_to_call(block))
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts else None,

@@ -20,7 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from tollhouse.errors import InvalidParameter, MissingField
-from tollhouse.gateway.translate.chat_to_messages import tool_arguments_to_input, tool_input_to_arguments
+from tollhouse.gateway.translate.chat_to_messages import (
+    tool_arguments_to_input,
+    tool_use_to_call,
+)
 from tollhouse.ids import new_id
 from tollhouse.pricing.usage import Usage, from_openai, to_anthropic
 
@@ -179,16 +182,7 @@ def _assistant_messages(content: Any) -> list[dict[str, Any]]:
         if kind == "text":
             texts.append(block.get("text", ""))
         elif kind == "tool_use":
-            tool_calls.append(
-                {
-                    "id": block.get("id", ""),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name", ""),
-                        "arguments": tool_input_to_arguments(block.get("input")),
-                    },
-                }
-            )
+            tool_calls.append(tool_use_to_call(block))
     if not texts and not tool_calls:
         return []
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
