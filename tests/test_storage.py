@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.db_urls import postgres_url
+from tollhouse.db import sqlite_schema
 from tollhouse.db.engine import create_engine, migrate, revision
 from tollhouse.db.tables import ledger, metadata
 from tollhouse.ledger.entry import LedgerEntry, Outcome
@@ -77,6 +78,40 @@ async def test_migrated_schema_matches_the_tables(engine: AsyncEngine) -> None:
         assert await conn.run_sync(diff) == []
     current, head = await revision(engine)
     assert current == head
+
+
+def test_generated_sqlite_schema_is_current() -> None:
+    """Regenerate with ``python -m tollhouse.db.sqlite_schema --write``."""
+    assert sqlite_schema.SCRIPT.read_text() == sqlite_schema.render()
+
+
+async def test_a_database_made_from_the_generated_ddl_equals_a_migrated_one(tmp_path: Path) -> None:
+    made, migrated = tmp_path / "made.db", tmp_path / "migrated.db"
+    sqlite_schema.create(str(made))
+    sqlite_schema.create(str(made))  # a second creator (another process first) changes nothing
+    engine = create_engine(f"sqlite+aiosqlite:///{made}")
+    reference = create_engine(f"sqlite+aiosqlite:///{migrated}")
+    try:
+        await migrate(reference)
+
+        def diff(conn):  # type: ignore[no-untyped-def]
+            return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+
+        def shape(conn):  # type: ignore[no-untyped-def]
+            rows = conn.exec_driver_sql("SELECT type, name, tbl_name FROM sqlite_master ORDER BY name")
+            return rows.fetchall()
+
+        async with engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+            made_shape = await conn.run_sync(shape)
+        async with reference.connect() as conn:
+            assert made_shape == await conn.run_sync(shape)  # same tables and index names
+        current, head = await revision(engine)
+        assert current == head is not None
+        await migrate(engine)  # nothing to do: stamped at head
+    finally:
+        await engine.dispose()
+        await reference.dispose()
 
 
 async def test_writer_batches_and_flushes(engine: AsyncEngine) -> None:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -229,7 +230,7 @@ def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report)
         if Path(path).exists():
             upgrade()
         else:
-            create = upgrade  # a new database: created while the first import's parsing runs
+            create = partial(_create_sqlite, path)  # while the first import's parsing runs
     _warn(fast_scan.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode, create=create))
     conn = lite.connect(path)
     try:
@@ -241,6 +242,14 @@ def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report)
         raise RuntimeError("report awaited on the SQLite path")
     finally:
         conn.close()
+
+
+def _create_sqlite(path: str) -> None:
+    """A new database from the generated DDL, stamped at head (no migrations to run)."""
+    from tollhouse.db import sqlite_schema
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_schema.create(path)
 
 
 def _warn(result: ScanResult) -> None:
