@@ -180,13 +180,14 @@ def _prices(settings: _Config) -> PriceTable:
 Report = Callable[["AsyncEngine | sqlite3.Connection"], Coroutine[Any, Any, str]]
 
 
-def _run(settings: _Config, report: Report) -> None:
+def _run(settings: _Config, report: Report, kind: str) -> None:
+    """``kind``: the roll-up the report reads (see ``rollups``), built during a first import."""
     from tollhouse.claude_code.discovery import claude_roots
 
     roots = claude_roots(settings.config_dirs)
     path = lite.sqlite_path(settings.database_url)
     if path is not None:
-        click.echo(_run_sqlite(settings, path, roots, report))
+        click.echo(_run_sqlite(settings, path, roots, report, kind))
         return
 
     async def go() -> str:
@@ -207,7 +208,7 @@ def _run(settings: _Config, report: Report) -> None:
     click.echo(asyncio.run(go()))
 
 
-def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report) -> str:
+def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report, kind: str) -> str:
     """SQLite: the stdlib driver end to end; SQLAlchemy only to create or migrate the schema."""
     head = _head_revision()
     create: Callable[[], None] | None = None
@@ -231,7 +232,8 @@ def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report)
             upgrade()
         else:
             create = partial(_create_sqlite, path)  # while the first import's parsing runs
-    _warn(fast_scan.scan(path, roots, lambda: _prices(settings), cost_mode=settings.cost_mode, create=create))
+    prices, mode = partial(_prices, settings), settings.cost_mode
+    _warn(fast_scan.scan(path, roots, prices, cost_mode=mode, create=create, rollup_kinds=(kind,)))
     conn = lite.connect(path)
     try:
         coroutine = report(conn)
@@ -282,7 +284,7 @@ def _period_command(name: str, title: str, first: str) -> Callable[..., None]:
                 )
             return render.usage_table(_title(title, options), first, rows, breakdown=kwargs["breakdown"])
 
-        _run(settings, report)
+        _run(settings, report, f"day:{options.zone.key}")  # the roll-up daily_rows reads
 
     return command
 
@@ -326,7 +328,7 @@ def session(**kwargs: Any) -> None:
             _title("By Session", options), "Session", rows, breakdown=kwargs["breakdown"]
         )
 
-    _run(settings, report)
+    _run(settings, report, "session")
 
 
 @claude.command("blocks")
@@ -352,4 +354,4 @@ def blocks(**kwargs: Any) -> None:
             return render.active_block_text(active[0], now) if active else "No active session block found."
         return render.blocks_table(found, now, length, options.zone)
 
-    _run(settings, report)
+    _run(settings, report, "hour")

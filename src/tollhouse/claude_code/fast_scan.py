@@ -41,12 +41,15 @@ from tollhouse.claude_code.lite import (
 if TYPE_CHECKING:
     import multiprocessing
 
+    from tollhouse.claude_code.first_rollups import FileSums, FirstRollups, Summer
     from tollhouse.claude_code.parser import Pricer
     from tollhouse.pricing import PriceTable
 
 _POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
 _COLD_MIN_BYTES = 32 * 1024 * 1024  # a first import this big runs as one bulk transaction
 _GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
+# One file to read: where from, the head it must still have, chunk size, first seq.
+_Job = tuple[TranscriptFile, int, tuple[str, int] | None, int, int]
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class _FileRead:
     fresh: bool
     session: str
     error: str | None = None
+    sums: FileSums | None = None  # see ``first_rollups.Summer``; first imports only
 
 
 def read_file(
@@ -70,8 +74,10 @@ def read_file(
     pricer: Pricer,
     chunk_bytes: int,
     seq0: int,
+    summer: Summer | None = None,
 ) -> _FileRead:
-    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``parser.FileRows``)."""
+    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``parser.FileRows``).
+    With a ``summer``, also its rows summed for the first roll-ups."""
     from tollhouse.claude_code.parser import FileRows, _path_tag, parse_rows, read_span
 
     offset, head, fresh = start, b"", start == 0
@@ -92,7 +98,10 @@ def read_file(
     except OSError as exc:
         return _FileRead([], 0, 0, start, b"", False, file.session_id, error=str(exc))
     session = file.session_id or out.line_session_id or ""
-    return _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
+    read = _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
+    if summer is not None:
+        read.sums = summer.file_sums(out.rows)
+    return read
 
 
 class _Import:
@@ -111,6 +120,7 @@ class _Import:
         self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
         self.cursors: list[Cursor] = []
         self.bulk = False
+        self.first: FirstRollups | None = None  # a first import's roll-ups, from the files' sums
 
     def open(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -152,6 +162,9 @@ class _Import:
                 facts = kept
             else:
                 facts = Kept(self.ids.of(kept[2][SEQ]), kept[2][SEQ], kept[0], kept[1], kept[2][SESSION])
+            if self.first is not None:  # both files' sums counted this response: SQL decides
+                self.first.leave_to_sql(facts.session_id)
+                self.first.leave_to_sql(params[SESSION])
             if not better(row[0], row[1], facts):
                 continue
             row = (row[0], row[1], (facts.seq, *params[1:]))
@@ -241,6 +254,8 @@ class _Import:
             result.unreadable_files.append(str(file.path))
             return
         self.placed.extend(read.rows)
+        if self.first is not None and read.sums is not None:
+            self.first.add(read.sums)
         result.files_read += 1
         result.lines_read += read.lines
         result.malformed_lines += read.malformed
@@ -284,6 +299,7 @@ def scan(
     batch_rows: int = 5000,
     workers: int | None = None,
     create: Callable[[], None] | None = None,
+    rollup_kinds: Sequence[str] = (),
 ) -> ScanResult:
     """Bring the SQLite database at ``path`` up to date with the transcripts under ``roots``.
 
@@ -293,7 +309,8 @@ def scan(
     transaction (atomic: a crash leaves nothing half-imported), written with the rollback
     journal instead of the WAL (the data is written once, not twice), with the ledger's
     secondary indexes built after the rows and, on a multi-core machine with no other threads
-    running, parsed in a process pool.
+    running, parsed in a process pool; it also builds the report roll-ups ``rollup_kinds`` (see
+    :mod:`tollhouse.claude_code.first_rollups`).
     """
     files = list_with_stats(roots)
     # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
@@ -332,7 +349,13 @@ def scan(
         base = 0 if conn is None else last_seq(conn)
         job = _Import(pricer, cost_mode, table.version, batch_rows)
         job.result = result
-        reader = _Reader(todo, pricer, chunk_bytes, pending, workers, base)
+        bulk = base == 0 and pending >= _COLD_MIN_BYTES
+        if bulk and rollup_kinds:
+            from tollhouse.claude_code.first_rollups import FirstRollups
+
+            job.first = FirstRollups(rollup_kinds)
+        summer = job.first.summer if job.first is not None else None
+        reader = _Reader(todo, pricer, chunk_bytes, pending, workers, base, summer)
         if conn is None:
             assert create is not None
             create()  # while the workers parse
@@ -340,13 +363,15 @@ def scan(
         job.open(conn)
         if job.seq != base:
             raise RuntimeError("the database changed while it was being created")
-        indexes = _bulk_begin(job) if job.db_empty and pending >= _COLD_MIN_BYTES else []
+        indexes = _bulk_begin(job) if bulk else []
         try:
             for (file, stat, cursor, _, _), read in zip(todo, reader, strict=True):
                 job.add_file(file, stat, cursor, read, known_sessions)
             job.flush()
             for sql in indexes:
                 conn.execute(sql)
+            if job.first is not None:
+                job.first.write(conn)
         except BaseException:
             if job.bulk:
                 conn.execute("ROLLBACK")
@@ -418,14 +443,16 @@ class _Reader:
         pending: int,
         workers: int | None,
         base_seq: int,
+        summer: Summer | None = None,
     ) -> None:
-        self.jobs = [
+        self.jobs: list[_Job] = [
             (file, start, expect, chunk_bytes, base_seq + n * SEQ_STRIDE + 1)
             for n, (file, _, _, start, expect) in enumerate(todo)
         ]
         self.pricer = pricer
+        self.summer = summer
         self.procs: list[multiprocessing.process.BaseProcess] = []
-        self.groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]] = []
+        self.groups: list[list[_Job]] = []
         count = workers if workers is not None else (os.cpu_count() or 1)
         use_pool = (
             count > 1
@@ -449,7 +476,9 @@ class _Reader:
         self.results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
         self.procs = [
             context.Process(
-                target=_worker, args=(self.groups[k::count], k, count, pricer, self.results), daemon=True
+                target=_worker,
+                args=(self.groups[k::count], k, count, pricer, summer, self.results),
+                daemon=True,
             )
             for k in range(count)
         ]
@@ -458,8 +487,8 @@ class _Reader:
 
     def __iter__(self) -> Iterator[_FileRead]:
         if not self.procs:
-            for job in self.jobs:
-                yield read_file(*job[:3], self.pricer, *job[3:])
+            for file, start, expect, chunk, seq0 in self.jobs:
+                yield read_file(file, start, expect, self.pricer, chunk, seq0, self.summer)
             return
         import queue
 
@@ -489,10 +518,11 @@ class _Reader:
 
 
 def _worker(
-    groups: list[list[tuple[TranscriptFile, int, tuple[str, int] | None, int, int]]],
+    groups: list[list[_Job]],
     first: int,
     step: int,
     pricer: Pricer,
+    summer: Summer | None,
     results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]],
 ) -> None:
     """A forked parsing process: its share of the groups, each result queued as it is done (the
@@ -501,7 +531,9 @@ def _worker(
     for n, group in enumerate(groups):
         number = first + n * step
         try:
-            reads: list[_FileRead] | str = [read_file(f, s, e, pricer, c, q) for f, s, e, c, q in group]
+            reads: list[_FileRead] | str = [
+                read_file(f, s, e, pricer, c, q, summer) for f, s, e, c, q in group
+            ]
         except Exception as exc:
             reads = f"{type(exc).__name__}: {exc}"
         results.put((number, reads))

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from tollhouse.claude_code.ccusage_pricing import CcusagePricer
@@ -254,6 +255,60 @@ def read_chunk(
     return chunk
 
 
+class _Message(msgspec.Struct):
+    """What a transcript line's ``message`` contributes; its ``content`` is skipped unbuilt."""
+
+    id: Any = None
+    model: Any = None
+    usage: Any = None
+
+
+class _Line(msgspec.Struct):
+    """The fields of a transcript line the import reads. Decoding straight into this skips the
+    rest (message content, tool results: most of the bytes) without building Python objects;
+    values keep JSON's own types, checked below exactly as on a dict."""
+
+    type: Any = None
+    message: _Message | None = None
+    timestamp: Any = None
+    request_id: Any = msgspec.field(default=None, name="requestId")
+    session_id: Any = msgspec.field(default=None, name="sessionId")
+    cwd: Any = None
+    cost_usd: Any = msgspec.field(default=None, name="costUSD")
+    is_sidechain: Any = msgspec.field(default=None, name="isSidechain")
+    is_api_error: Any = msgspec.field(default=None, name="isApiErrorMessage")
+    api_error_status: Any = msgspec.field(default=None, name="apiErrorStatus")
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+
+
+def _lenient_line(raw: bytes) -> _Line | None:
+    """A line the typed decoder refused (a ``message`` that is not an object, invalid JSON…),
+    read as plain JSON: None when it is not a JSON object (malformed)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    message = obj.get("message")
+    return _Line(
+        type=obj.get("type"),
+        message=_Message(message.get("id"), message.get("model"), message.get("usage"))
+        if type(message) is dict
+        else None,
+        timestamp=obj.get("timestamp"),
+        request_id=obj.get("requestId"),
+        session_id=obj.get("sessionId"),
+        cwd=obj.get("cwd"),
+        cost_usd=obj.get("costUSD"),
+        is_sidechain=obj.get("isSidechain"),
+        is_api_error=obj.get("isApiErrorMessage"),
+        api_error_status=obj.get("apiErrorStatus"),
+    )
+
+
 @dataclass(slots=True)
 class FileRows:
     """One file's billable lines as insert parameters, de-duplicated within the file.
@@ -279,8 +334,7 @@ def parse_rows(
     """:func:`_parse_lines` and :func:`_entry` fused for the SQLite fast path: the same lines
     counted, kept and priced, straight into insert parameters."""
     position = offset
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
+    decode, decode_error = _decode_line, msgspec.DecodeError
     rows, index = out.rows, out.index
     project_dir = file.project_dir
     project_dir_512 = project_dir[:512]
@@ -300,25 +354,25 @@ def parse_rows(
             continue
         lines += 1
         try:
-            obj = loads(line)
+            obj = decode(line)
         except decode_error:
-            malformed += 1
+            found = _lenient_line(line)
+            if found is None:
+                malformed += 1
+                continue
+            obj = found
+        if out.line_session_id is None and isinstance(obj.session_id, str):
+            out.line_session_id = obj.session_id
+        if obj.type != "assistant":
             continue
-        if type(obj) is not dict:
-            malformed += 1
+        message = obj.message
+        if message is None:
             continue
-        if out.line_session_id is None and isinstance(obj.get("sessionId"), str):
-            out.line_session_id = obj["sessionId"]
-        if obj.get("type") != "assistant":
-            continue
-        message = obj.get("message")
-        if type(message) is not dict:
-            continue
-        usage = message.get("usage")
+        usage = message.usage
         if type(usage) is not dict:
             continue
         # the timestamp (a line without a valid one is malformed)
-        ts = obj.get("timestamp")
+        ts = obj.timestamp
         if not isinstance(ts, str) or not ts:
             malformed += 1
             continue
@@ -355,16 +409,16 @@ def parse_rows(
             o = value if isinstance(value, int) and value > 0 else 0
         else:
             i = cr = w5 = w1 = o = 0
-        model = message.get("model")
+        model = message.model
         if not isinstance(model, str):
             model = None
-        message_id = message.get("id")
+        message_id = message.id
         if isinstance(message_id, str) and message_id:
-            request_id = obj.get("requestId")
+            request_id = obj.request_id
             key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
         else:
             key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
-        reported = obj.get("costUSD")
+        reported = obj.cost_usd
         reported_nanos = (
             int((Decimal(str(reported)) * _NANOS).to_integral_value())
             if isinstance(reported, int | float) and not isinstance(reported, bool)
@@ -374,14 +428,14 @@ def parse_rows(
         calc, ccusage, unpriced, ccusage_unpriced = price(
             model, i, cr, w5, w1, o, tier if isinstance(tier, str) else None
         )
-        session = file_session or (obj["sessionId"] if isinstance(obj.get("sessionId"), str) else stem)
-        cwd = obj.get("cwd")
+        session = file_session or (obj.session_id if isinstance(obj.session_id, str) else stem)
+        cwd = obj.cwd
         if not isinstance(cwd, str) or not cwd:
             cwd = None
-        side = obj.get("isSidechain") is True
+        side = obj.is_sidechain is True
         error, status = 0, 200
-        if obj.get("isApiErrorMessage"):
-            reported_status = obj.get("apiErrorStatus")
+        if obj.is_api_error:
+            reported_status = obj.api_error_status
             error, status = 1, int(reported_status) if isinstance(reported_status, int) else 500
         total = i + cr + w5 + w1 + o
         if cwd:
