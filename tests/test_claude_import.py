@@ -409,3 +409,13 @@ async def test_reported_cost_is_exact(engine: AsyncEngine, root: Path) -> None:
     write(project(root) / "s1.jsonl", line("m1", costUSD=0.1))
     await importer(engine, root).scan()
     assert (await detail(engine, "m1:req_m1"))["reported_cost_nanos"] == 100_000_000
+
+
+def test_transcripts_listed_in_full_path_order(root: Path) -> None:
+    """ccusage's order is the sorted full paths: ``p-b/…`` before ``p/…`` ('-' sorts before '/'),
+    which a per-directory walk does not give; deeper nesting belongs to the directory above."""
+    projects = root / "projects"
+    for relative in ("p/s.jsonl", "p-b/s.jsonl", "p/x/y/deep.jsonl", "p/notes.txt", "top.jsonl"):
+        write(projects / relative, "")
+    found = [(str(f.path.relative_to(projects)), f.session_id) for f in transcript_files([root])]
+    assert found == [("p-b/s.jsonl", "s"), ("p/s.jsonl", "s"), ("p/x/y/deep.jsonl", "y")]

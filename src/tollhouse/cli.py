@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +12,9 @@ from tollhouse import __version__
 from tollhouse.errors import ConfigError, TollhouseError
 
 if TYPE_CHECKING:
-    from tollhouse.settings import Settings
+    from decimal import Decimal
 
-_PER_MILLION = Decimal(1_000_000)
+    from tollhouse.settings import Settings
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
@@ -143,7 +142,7 @@ def prices_show(config: Path | None, model: str) -> None:
 
 
 def _per_million(value: Decimal) -> str:
-    return f"${(value * _PER_MILLION).normalize():f}"
+    return f"${(value * 1_000_000).normalize():f}"
 
 
 from tollhouse.claude_code.cli import claude  # noqa: E402 - registered after `main` exists

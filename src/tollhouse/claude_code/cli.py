@@ -20,10 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import orjson
 
-from tollhouse.claude_code import blocks as block_reports
-from tollhouse.claude_code import fast_scan, lite, render, reports
+from tollhouse.claude_code import fast_scan, lite, reports
 from tollhouse.claude_code.lite import CostMode, ScanResult
-from tollhouse.pricing.cost import TierRule
+from tollhouse.pricing.tiers import TierRule
 
 if TYPE_CHECKING:
     import sqlite3
@@ -282,6 +281,8 @@ def _period_command(name: str, title: str, first: str) -> Callable[..., None]:
                 return _dump(
                     reports.instances_report(rows) if instances else reports.period_report(name, rows)
                 )
+            from tollhouse.claude_code import render  # tables only: JSON output skips the import
+
             return render.usage_table(_title(title, options), first, rows, breakdown=kwargs["breakdown"])
 
         _run(settings, report, f"day:{options.zone.key}")  # the roll-up daily_rows reads
@@ -324,6 +325,8 @@ def session(**kwargs: Any) -> None:
         rows = await reports.session_rows(engine, options)
         if kwargs["as_json"]:
             return _dump(reports.sessions_report(rows))
+        from tollhouse.claude_code import render  # tables only: JSON output skips the import
+
         return render.usage_table(
             _title("By Session", options), "Session", rows, breakdown=kwargs["breakdown"]
         )
@@ -344,6 +347,9 @@ def blocks(**kwargs: Any) -> None:
     settings, options = _context(kwargs)
 
     async def report(engine: AsyncEngine | sqlite3.Connection) -> str:
+        from tollhouse.claude_code import blocks as block_reports  # only this command reads blocks
+        from tollhouse.claude_code import render
+
         found, now, length = await block_reports.load_blocks(
             engine, options, length_hours=kwargs["session_length"]
         )

@@ -54,7 +54,7 @@ _Job = tuple[TranscriptFile, int, tuple[str, int] | None, int, int]
 
 @dataclass(slots=True)
 class _FileRead:
-    """Everything read from one file: its rows (see ``parser.FileRows``) and the new cursor values."""
+    """Everything read from one file: its rows (see ``line_rows.FileRows``) and the new cursor values."""
 
     rows: list[tuple[int, bool, tuple[Any, ...]]]
     lines: int
@@ -76,9 +76,10 @@ def read_file(
     seq0: int,
     summer: Summer | None = None,
 ) -> _FileRead:
-    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``parser.FileRows``).
+    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``line_rows.FileRows``).
     With a ``summer``, also its rows summed for the first roll-ups."""
-    from tollhouse.claude_code.parser import FileRows, _path_tag, parse_rows, read_span
+    from tollhouse.claude_code.line_rows import FileRows, parse_rows
+    from tollhouse.claude_code.parser import _path_tag, read_span
 
     offset, head, fresh = start, b"", start == 0
     out = FileRows(seq0=seq0)
@@ -117,7 +118,7 @@ class _Import:
         self.kept: dict[str, tuple[int, bool, tuple[Any, ...]] | Kept] = {}
         self.seq = 0  # the last seq given out (files read get seq ranges above)
         self.db_empty = True
-        self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``parser.FileRows``
+        self.placed: list[tuple[int, bool, tuple[Any, ...]]] = []  # see ``line_rows.FileRows``
         self.cursors: list[Cursor] = []
         self.bulk = False
         self.first: FirstRollups | None = None  # a first import's roll-ups, from the files' sums

@@ -59,7 +59,7 @@ class Summer:
         self.days: dict[str, dict[int, int | None]] = {kind: {} for kind in self.zones}
 
     def file_sums(self, rows: Sequence[tuple[int, bool, tuple[Any, ...]]]) -> FileSums:
-        """One file's responses (``parser.FileRows.rows``: the copies that file keeps), summed."""
+        """One file's responses (``line_rows.FileRows.rows``: the copies that file keeps), summed."""
         left: set[str] = set()
         return {kind: self._kind_sums(kind, rows, left) for kind in self.kinds}, left
 

@@ -122,11 +122,12 @@ def better(total: int, is_sidechain: bool, kept: Kept) -> bool:
 def list_with_stats(roots: Sequence[Path]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
     found: list[tuple[TranscriptFile, os.stat_result | None]] = []
     for file in transcript_files(roots):
+        text = str(file.path)  # once: the Path keeps it, and callers look cursors up by it
         try:
-            stat = os.stat(file.path)
+            stat = os.stat(text)
         except OSError:
             continue  # vanished between listing and stat
-        found.append((file, stat if os.access(file.path, os.R_OK) else None))
+        found.append((file, stat if os.access(text, os.R_OK) else None))
     return found
 
 
@@ -143,7 +144,7 @@ LEDGER_COLUMNS = (
     "claude_project_dir", "claude_cwd", "claude_fast", "claude_reported_nanos", "claude_calc_nanos",
     "claude_ccusage_nanos", "claude_unpriced", "claude_ccusage_unpriced",
 )  # fmt: skip
-# The parameters of an imported row, as ``parser.parse_rows`` builds them; the ledger id is made
+# The parameters of an imported row, as ``line_rows.parse_rows`` builds them; the ledger id is made
 # from the seq inside the insert (see ``Ids``), a replacement's UPDATE appends the id.
 ROW_PARAMS = (
     "seq", "ts_ms", "created_at", "cwd", "project_id", "project_dir", "session_id", "model", "error",

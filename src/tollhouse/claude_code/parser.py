@@ -11,19 +11,17 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 
 from tollhouse.claude_code.ccusage_pricing import CcusagePricer
 from tollhouse.claude_code.discovery import TranscriptFile
-from tollhouse.claude_code.lite import NO_REPORTED_COST, CostMode
+from tollhouse.claude_code.lite import CostMode
 from tollhouse.pricing import ModelPrice, PriceTable, TierRule, Usage, compute_cost
 from tollhouse.pricing.cost import LONG_CONTEXT_THRESHOLD
 from tollhouse.pricing.usage import from_anthropic
@@ -253,227 +251,6 @@ def read_chunk(
     _parse_lines(span.data, span.offset, file, pricer, chunk, _path_tag(file.path))
     chunk.consumed = len(span.data)
     return chunk
-
-
-class _Message(msgspec.Struct):
-    """What a transcript line's ``message`` contributes; its ``content`` is skipped unbuilt."""
-
-    id: Any = None
-    model: Any = None
-    usage: Any = None
-
-
-class _Line(msgspec.Struct):
-    """The fields of a transcript line the import reads. Decoding straight into this skips the
-    rest (message content, tool results: most of the bytes) without building Python objects;
-    values keep JSON's own types, checked below exactly as on a dict."""
-
-    type: Any = None
-    message: _Message | None = None
-    timestamp: Any = None
-    request_id: Any = msgspec.field(default=None, name="requestId")
-    session_id: Any = msgspec.field(default=None, name="sessionId")
-    cwd: Any = None
-    cost_usd: Any = msgspec.field(default=None, name="costUSD")
-    is_sidechain: Any = msgspec.field(default=None, name="isSidechain")
-    is_api_error: Any = msgspec.field(default=None, name="isApiErrorMessage")
-    api_error_status: Any = msgspec.field(default=None, name="apiErrorStatus")
-
-
-_decode_line = msgspec.json.Decoder(_Line).decode
-
-
-def _lenient_line(raw: bytes) -> _Line | None:
-    """A line the typed decoder refused (a ``message`` that is not an object, invalid JSON…),
-    read as plain JSON: None when it is not a JSON object (malformed)."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if type(obj) is not dict:
-        return None
-    message = obj.get("message")
-    return _Line(
-        type=obj.get("type"),
-        message=_Message(message.get("id"), message.get("model"), message.get("usage"))
-        if type(message) is dict
-        else None,
-        timestamp=obj.get("timestamp"),
-        request_id=obj.get("requestId"),
-        session_id=obj.get("sessionId"),
-        cwd=obj.get("cwd"),
-        cost_usd=obj.get("costUSD"),
-        is_sidechain=obj.get("isSidechain"),
-        is_api_error=obj.get("isApiErrorMessage"),
-        api_error_status=obj.get("apiErrorStatus"),
-    )
-
-
-@dataclass(slots=True)
-class FileRows:
-    """One file's billable lines as insert parameters, de-duplicated within the file.
-
-    ``rows[n]`` is ``(total, is_sidechain, params)``; ``params`` are the ledger insert's values
-    (see ``lite.ROW_PARAMS``): first the seq, ``seq0 + n``, last the de-duplication key. A later
-    copy of a key replaces an earlier one in place (keeping its seq) when :func:`lite.better`
-    says so, so the list keeps first-sighting order with each key's winning copy.
-    """
-
-    seq0: int = 1
-
-    rows: list[tuple[int, bool, tuple[Any, ...]]] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
-    lines: int = 0
-    malformed: int = 0
-    line_session_id: str | None = None
-
-
-def parse_rows(
-    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows
-) -> None:
-    """:func:`_parse_lines` and :func:`_entry` fused for the SQLite fast path: the same lines
-    counted, kept and priced, straight into insert parameters."""
-    position = offset
-    decode, decode_error = _decode_line, msgspec.DecodeError
-    rows, index = out.rows, out.index
-    project_dir = file.project_dir
-    project_dir_512 = project_dir[:512]
-    is_subagent = file.is_subagent
-    file_session = file.session_id
-    stem = file.path.stem
-    price = pricer.price_parts
-    fromiso = datetime.fromisoformat
-    seq0 = out.seq0
-    strings: dict[str, str] = {}  # one object per distinct cwd, session, model: smaller pickles
-    intern = strings.setdefault
-    lines = malformed = 0
-    for line in data.split(b"\n"):
-        start = position
-        position += len(line) + 1
-        if not line or line.isspace():
-            continue
-        lines += 1
-        try:
-            obj = decode(line)
-        except decode_error:
-            found = _lenient_line(line)
-            if found is None:
-                malformed += 1
-                continue
-            obj = found
-        if out.line_session_id is None and isinstance(obj.session_id, str):
-            out.line_session_id = obj.session_id
-        if obj.type != "assistant":
-            continue
-        message = obj.message
-        if message is None:
-            continue
-        usage = message.usage
-        if type(usage) is not dict:
-            continue
-        # the timestamp (a line without a valid one is malformed)
-        ts = obj.timestamp
-        if not isinstance(ts, str) or not ts:
-            malformed += 1
-            continue
-        try:
-            moment = fromiso(ts)
-        except ValueError:
-            malformed += 1
-            continue
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        ts_ms = (moment - _EPOCH) // _MS
-        if len(ts) == 24 and ts[23] == "Z" and ts[19] == "." and ts[10] == "T" and ts[11:13] != "24":
-            created = f"{ts[:10]} {ts[11:23]}000"
-        else:
-            created = _sqlite_time(ts_ms)
-        # usage, as from_anthropic reads it
-        if usage:
-            value = usage.get("cache_creation_input_tokens")
-            writes = value if isinstance(value, int) and value > 0 else 0
-            split = usage.get("cache_creation")
-            w1, w5 = 0, writes
-            if isinstance(split, dict):
-                value = split.get("ephemeral_1h_input_tokens")
-                w1 = value if isinstance(value, int) and value > 0 else 0
-                value = split.get("ephemeral_5m_input_tokens")
-                w5 = value if isinstance(value, int) and value > 0 else 0
-                if w1 + w5 != writes and writes:
-                    w5 = max(writes - w1, 0)
-            value = usage.get("input_tokens")
-            i = value if isinstance(value, int) and value > 0 else 0
-            value = usage.get("cache_read_input_tokens")
-            cr = value if isinstance(value, int) and value > 0 else 0
-            value = usage.get("output_tokens")
-            o = value if isinstance(value, int) and value > 0 else 0
-        else:
-            i = cr = w5 = w1 = o = 0
-        model = message.model
-        if not isinstance(model, str):
-            model = None
-        message_id = message.id
-        if isinstance(message_id, str) and message_id:
-            request_id = obj.request_id
-            key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
-        else:
-            key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
-        reported = obj.cost_usd
-        reported_nanos = (
-            int((Decimal(str(reported)) * _NANOS).to_integral_value())
-            if isinstance(reported, int | float) and not isinstance(reported, bool)
-            else None
-        )
-        tier = usage.get("service_tier")
-        calc, ccusage, unpriced, ccusage_unpriced = price(
-            model, i, cr, w5, w1, o, tier if isinstance(tier, str) else None
-        )
-        session = file_session or (obj.session_id if isinstance(obj.session_id, str) else stem)
-        cwd = obj.cwd
-        if not isinstance(cwd, str) or not cwd:
-            cwd = None
-        side = obj.is_sidechain is True
-        error, status = 0, 200
-        if obj.is_api_error:
-            reported_status = obj.api_error_status
-            error, status = 1, int(reported_status) if isinstance(reported_status, int) else 500
-        total = i + cr + w5 + w1 + o
-        if cwd:
-            cwd = intern(cwd, cwd)
-        if model:
-            model = intern(model, model)
-        session = intern(session, session)
-        at = index.get(key)
-        params = (
-            seq0 + len(rows) if at is None else rows[at][2][0], ts_ms, created, cwd[:1024] if cwd else None,
-            (cwd or project_dir)[:1024], project_dir_512, session[:128], model[:200] if model else None,
-            error, status, i, cr, w5, w1, o, 1 if usage.get("speed") == "fast" else 0,
-            NO_REPORTED_COST if reported_nanos is None else reported_nanos, calc, ccusage,
-            1 if unpriced else 0, 1 if ccusage_unpriced else 0, 1 if is_subagent or side else 0, key,
-        )  # fmt: skip
-        if at is None:
-            index[key] = len(rows)
-            rows.append((total, side, params))
-        else:
-            kept_total, kept_side, _ = rows[at]
-            if total > kept_total if total != kept_total else (kept_side and not side):
-                rows[at] = (total, side, params)
-    out.lines += lines
-    out.malformed += malformed
-
-
-_SECONDS: dict[int, str] = {}
-
-
-def _sqlite_time(ts_ms: int) -> str:
-    """SQLAlchemy's SQLite DATETIME text for a UTC instant, exact to the millisecond."""
-    seconds, millis = divmod(ts_ms, 1000)
-    text = _SECONDS.get(seconds)
-    if text is None:
-        if len(_SECONDS) > 100_000:
-            _SECONDS.clear()
-        text = _SECONDS[seconds] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
-    return f"{text}.{millis:03d}000"
 
 
 def fingerprint(head: bytes) -> tuple[str, int]:

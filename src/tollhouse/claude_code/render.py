@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tollhouse.claude_code.blocks import Block
 from tollhouse.claude_code.reports import Row, Tokens, totals_json, usd
+
+if TYPE_CHECKING:
+    from tollhouse.claude_code.blocks import Block
 
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _HEAD = ("Models", "Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tollhouse.claude_code.lite import DAY_MS, CostMode
 from tollhouse.claude_code.rollups import zone_offsets
-from tollhouse.pricing.cost import TierRule
+from tollhouse.pricing.tiers import TierRule
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from tollhouse.pricing.table import ModelPrice
-from tollhouse.pricing.usage import Usage
+from tollhouse.pricing.tiers import TierRule as TierRule  # re-exported: its home before tiers.py
+
+if TYPE_CHECKING:
+    from tollhouse.pricing.table import ModelPrice
+    from tollhouse.pricing.usage import Usage
 
 LONG_CONTEXT_THRESHOLD = 200_000
 NANOS_PER_USD = Decimal(1_000_000_000)
 _ONE_HOUR_WRITE_MULTIPLIER = Decimal(2)  # Anthropic: a 1-hour cache write costs 2x base input.
 
 _SERVICE_TIERS = {"batch": "batches", "batches": "batches", "priority": "priority", "flex": "flex"}
-
-
-class TierRule(StrEnum):
-    """How ``*_above_200k_tokens`` prices apply."""
-
-    ANTHROPIC = "anthropic"  # a request above 200k input tokens is billed entirely at the higher rate
-    CCUSAGE = "ccusage"  # per token kind, only the tokens beyond 200k (ccusage's approximation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,8 +45,13 @@ class Usage:
         )
 
 
+# No request has a quadrillion tokens: a count above this is garbage (and would overflow the
+# ledger's 64-bit integers once priced), read as 0 like any other unusable value.
+MAX_TOKEN_COUNT = 10**15
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
+    return int(value) if isinstance(value, int) and 0 < value <= MAX_TOKEN_COUNT else 0
 
 
 def from_openai(usage: dict[str, Any] | None) -> Usage:

@@ -1,0 +1,270 @@
+"""Transcript lines straight into ledger insert parameters: the SQLite fast path's parser.
+
+The same lines are counted, kept, de-duplicated and priced as by :mod:`parser` (``_parse_lines``
+and ``_entry``), but each line is decoded by msgspec into just the fields the import reads,
+typed: message content and tool results (most of the bytes) are skipped without building Python
+objects, and token counts arrive as checked integers. A line the typed decoder refuses (invalid
+JSON, or a field of an unexpected type) is read again as plain JSON and normalised the way
+``parser`` reads a dict, so odd lines give the same result either way, only slower.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+
+from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.claude_code.lite import NO_REPORTED_COST
+from tollhouse.claude_code.parser import Pricer
+from tollhouse.pricing.usage import MAX_TOKEN_COUNT
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_NANOS = Decimal(1_000_000_000)
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_COUNT)]
+
+
+class _Split(msgspec.Struct):
+    ephemeral_1h_input_tokens: _Count = 0
+    ephemeral_5m_input_tokens: _Count = 0
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: _Count = 0
+    output_tokens: _Count = 0
+    cache_read_input_tokens: _Count = 0
+    cache_creation_input_tokens: _Count = 0
+    cache_creation: _Split | None = None
+    service_tier: str | None = None
+    speed: str | None = None
+
+
+class _Message(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    usage: _Usage | None = None
+
+
+class _Line(msgspec.Struct):
+    """The fields of a transcript line the import reads; values other than ``usage``'s keep
+    JSON's own types and are checked below as on a dict."""
+
+    type: Any = None
+    message: _Message | None = None
+    timestamp: Any = None
+    request_id: Any = msgspec.field(default=None, name="requestId")
+    session_id: Any = msgspec.field(default=None, name="sessionId")
+    cwd: Any = None
+    cost_usd: Any = msgspec.field(default=None, name="costUSD")
+    is_sidechain: Any = msgspec.field(default=None, name="isSidechain")
+    is_api_error: Any = msgspec.field(default=None, name="isApiErrorMessage")
+    api_error_status: Any = msgspec.field(default=None, name="apiErrorStatus")
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+
+
+def _count(value: Any) -> int:
+    """A token count as ``usage.from_anthropic`` reads it: a positive integer, else 0."""
+    return int(value) if isinstance(value, int) and 0 < value <= MAX_TOKEN_COUNT else 0
+
+
+def _lenient_usage(usage: Any) -> _Usage | None:
+    if type(usage) is not dict:
+        return None
+    split = usage.get("cache_creation")
+    tier, speed = usage.get("service_tier"), usage.get("speed")
+    return _Usage(
+        input_tokens=_count(usage.get("input_tokens")),
+        output_tokens=_count(usage.get("output_tokens")),
+        cache_read_input_tokens=_count(usage.get("cache_read_input_tokens")),
+        cache_creation_input_tokens=_count(usage.get("cache_creation_input_tokens")),
+        cache_creation=_Split(
+            _count(split.get("ephemeral_1h_input_tokens")), _count(split.get("ephemeral_5m_input_tokens"))
+        )
+        if isinstance(split, dict)
+        else None,
+        service_tier=tier if isinstance(tier, str) else None,
+        speed=speed if isinstance(speed, str) else None,
+    )
+
+
+def _lenient_line(raw: bytes) -> _Line | None:
+    """A line the typed decoder refused, read as plain JSON: None when it is not a JSON object
+    (malformed)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    message = obj.get("message")
+    return _Line(
+        type=obj.get("type"),
+        message=_Message(message.get("id"), message.get("model"), _lenient_usage(message.get("usage")))
+        if type(message) is dict
+        else None,
+        timestamp=obj.get("timestamp"),
+        request_id=obj.get("requestId"),
+        session_id=obj.get("sessionId"),
+        cwd=obj.get("cwd"),
+        cost_usd=obj.get("costUSD"),
+        is_sidechain=obj.get("isSidechain"),
+        is_api_error=obj.get("isApiErrorMessage"),
+        api_error_status=obj.get("apiErrorStatus"),
+    )
+
+
+@dataclass(slots=True)
+class FileRows:
+    """One file's billable lines as insert parameters, de-duplicated within the file.
+
+    ``rows[n]`` is ``(total, is_sidechain, params)``; ``params`` are the ledger insert's values
+    (see ``lite.ROW_PARAMS``): first the seq, ``seq0 + n``, last the de-duplication key. A later
+    copy of a key replaces an earlier one in place (keeping its seq) when :func:`lite.better`
+    says so, so the list keeps first-sighting order with each key's winning copy.
+    """
+
+    seq0: int = 1
+
+    rows: list[tuple[int, bool, tuple[Any, ...]]] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    lines: int = 0
+    malformed: int = 0
+    line_session_id: str | None = None
+
+
+def parse_rows(
+    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows
+) -> None:
+    """Complete lines of ``file`` starting at byte ``offset`` into ``out``; ``tag`` names the
+    file in the keys of responses without ids."""
+    position = offset
+    decode, decode_error = _decode_line, msgspec.DecodeError
+    rows, index = out.rows, out.index
+    project_dir = file.project_dir
+    project_dir_512 = project_dir[:512]
+    is_subagent = file.is_subagent
+    file_session = file.session_id
+    stem = file.path.stem
+    price = pricer.price_parts
+    fromiso = datetime.fromisoformat
+    seq0 = out.seq0
+    strings: dict[str, str] = {}  # one object per distinct cwd, session, model: smaller pickles
+    intern = strings.setdefault
+    lines = malformed = 0
+    for line in data.split(b"\n"):
+        start = position
+        position += len(line) + 1
+        if not line or line.isspace():
+            continue
+        lines += 1
+        try:
+            obj = decode(line)
+        except decode_error:
+            found = _lenient_line(line)
+            if found is None:
+                malformed += 1
+                continue
+            obj = found
+        if out.line_session_id is None and isinstance(obj.session_id, str):
+            out.line_session_id = obj.session_id
+        if obj.type != "assistant":
+            continue
+        message = obj.message
+        if message is None:
+            continue
+        usage = message.usage
+        if usage is None:
+            continue
+        # the timestamp (a line without a valid one is malformed)
+        ts = obj.timestamp
+        if not isinstance(ts, str) or not ts:
+            malformed += 1
+            continue
+        try:
+            moment = fromiso(ts)
+        except ValueError:
+            malformed += 1
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ts_ms = (moment - _EPOCH) // _MS
+        if len(ts) == 24 and ts[23] == "Z" and ts[19] == "." and ts[10] == "T" and ts[11:13] != "24":
+            created = f"{ts[:10]} {ts[11:23]}000"
+        else:
+            created = _sqlite_time(ts_ms)
+        # usage, as from_anthropic reads it
+        writes = usage.cache_creation_input_tokens
+        split = usage.cache_creation
+        w1, w5 = 0, writes
+        if split is not None:
+            w1, w5 = split.ephemeral_1h_input_tokens, split.ephemeral_5m_input_tokens
+            if w1 + w5 != writes and writes:
+                w5 = max(writes - w1, 0)
+        i, cr, o = usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens
+        model = message.model
+        if not isinstance(model, str):
+            model = None
+        message_id = message.id
+        if isinstance(message_id, str) and message_id:
+            request_id = obj.request_id
+            key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
+        else:
+            key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
+        reported = obj.cost_usd
+        reported_nanos = (
+            int((Decimal(str(reported)) * _NANOS).to_integral_value())
+            if isinstance(reported, int | float) and not isinstance(reported, bool)
+            else NO_REPORTED_COST
+        )
+        calc, ccusage, unpriced, ccusage_unpriced = price(model, i, cr, w5, w1, o, usage.service_tier)
+        session = file_session or (obj.session_id if isinstance(obj.session_id, str) else stem)
+        cwd = obj.cwd
+        if not isinstance(cwd, str) or not cwd:
+            cwd = None
+        side = obj.is_sidechain is True
+        error, status = 0, 200
+        if obj.is_api_error:
+            reported_status = obj.api_error_status
+            error, status = 1, int(reported_status) if isinstance(reported_status, int) else 500
+        total = i + cr + w5 + w1 + o
+        if cwd:
+            cwd = intern(cwd, cwd)
+        if model:
+            model = intern(model, model)
+        session = intern(session, session)
+        at = index.get(key)
+        params = (
+            seq0 + len(rows) if at is None else rows[at][2][0], ts_ms, created, cwd[:1024] if cwd else None,
+            (cwd or project_dir)[:1024], project_dir_512, session[:128], model[:200] if model else None,
+            error, status, i, cr, w5, w1, o, 1 if usage.speed == "fast" else 0, reported_nanos, calc, ccusage,
+            1 if unpriced else 0, 1 if ccusage_unpriced else 0, 1 if is_subagent or side else 0, key,
+        )  # fmt: skip
+        if at is None:
+            index[key] = len(rows)
+            rows.append((total, side, params))
+        else:
+            kept_total, kept_side, _ = rows[at]
+            if total > kept_total if total != kept_total else (kept_side and not side):
+                rows[at] = (total, side, params)
+    out.lines += lines
+    out.malformed += malformed
+
+
+def _sqlite_time(ts_ms: int) -> str:
+    """SQLAlchemy's SQLite DATETIME text for a UTC instant, exact to the millisecond."""
+    seconds, millis = divmod(ts_ms, 1000)
+    return f"{_second_text(seconds)}.{millis:03d}000"
+
+
+@lru_cache(maxsize=65_536)
+def _second_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
