@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -81,20 +82,39 @@ def _normalise(raw: str, home: Path) -> Path:
 def transcript_files(roots: Sequence[Path]) -> Iterator[TranscriptFile]:
     """Every ``*.jsonl`` under each root's ``projects/``, in path order (ccusage's order, which
     decides which of two equal duplicates is kept)."""
+    for listed in listing(roots):
+        described = listed.describe()
+        if described is not None:
+            yield described
+
+
+class Listed(NamedTuple):
+    """A transcript as listed: its path as text, its directory and its path's parts below
+    ``projects/``. Cheap on purpose: a warm report lists thousands of files and describes only
+    the few that changed (parsing every path with ``pathlib`` used to be most of its time)."""
+
+    text: str
+    directory: Path
+    parts: tuple[str, ...]
+
+    def describe(self) -> TranscriptFile | None:
+        """Session, project and subagent identity from the file's place under ``projects/``
+        (None for a file directly in ``projects/``: it belongs to no project)."""
+        return _describe(self.directory, self.parts)
+
+
+_Found = tuple[str, Path, tuple[str, ...]]  # Listed's fields as a tuple (sorts by the path's text)
+
+
+def listing(roots: Sequence[Path]) -> list[Listed]:
+    """Every ``*.jsonl`` under each root's ``projects/``, roots in order, each root's in path order."""
+    out: list[Listed] = []
     for root in roots:
         found: list[_Found] = []
         _walk(root / "projects", (), found)
         found.sort()
-        for _, directory, parts in found:
-            described = _describe(directory, parts)
-            if described is not None:
-                yield described
-
-
-# A transcript as listed: its path as text (the sort key), its directory and its path's parts
-# below ``projects/``. A warm report lists thousands of files, and parsing each path with
-# ``pathlib`` (``Path(text)``, ``relative_to``) used to be most of its time.
-_Found = tuple[str, Path, tuple[str, ...]]
+        out += map(Listed._make, found)
+    return out
 
 
 def _walk(directory: Path, parts: tuple[str, ...], out: list[_Found]) -> None:

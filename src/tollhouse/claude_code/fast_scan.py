@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tollhouse.claude_code.discovery import TranscriptFile
+from tollhouse.claude_code.discovery import TranscriptFile, listing
 from tollhouse.claude_code.lite import (
     IN_CHUNK,
     SEQ,
@@ -33,7 +33,6 @@ from tollhouse.claude_code.lite import (
     better,
     connect,
     insert_sql,
-    list_with_stats,
     plan,
     update_sql,
 )
@@ -282,12 +281,60 @@ class _Import:
             self.flush()
 
 
-def load_cursors(conn: sqlite3.Connection) -> dict[str, Cursor]:
-    query = (
-        "SELECT path, project_dir, session_id, is_subagent, size, mtime_ns, inode, read_offset, head_hash,"
-        " head_len, lines, malformed_lines FROM claude_files"
-    )
-    return {row[0]: Cursor(*row) for row in conn.execute(query)}
+_CURSOR_QUERY = (
+    "SELECT path, project_dir, session_id, is_subagent, size, mtime_ns, inode, read_offset, head_hash,"
+    " head_len, lines, malformed_lines FROM claude_files"
+)
+
+
+def load_cursors(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+    """Path -> (size, mtime, inode) as last read: enough to see that a file did not change. The
+    whole ``Cursor`` is loaded only for the files that did (``_cursor``)."""
+    return {row[0]: row[1:] for row in conn.execute("SELECT path, size, mtime_ns, inode FROM claude_files")}
+
+
+def _cursor(conn: sqlite3.Connection | None, path: str) -> Cursor | None:
+    if conn is None:
+        return None
+    row = conn.execute(f"{_CURSOR_QUERY} WHERE path = ?", (path,)).fetchone()
+    return Cursor(*row) if row is not None else None
+
+
+def _changes(
+    roots: Sequence[Path], conn: sqlite3.Connection | None, result: ScanResult
+) -> list[tuple[TranscriptFile, os.stat_result, Cursor | None, int, tuple[str, int] | None]]:
+    """The transcripts with bytes to read, where from; one ``stat`` per unchanged file and nothing
+    more (a warm report's whole scan). Unreadable files that have something to read are reported."""
+    cursors = load_cursors(conn) if conn is not None else {}
+    todo: list[tuple[TranscriptFile, os.stat_result, Cursor | None, int, tuple[str, int] | None]] = []
+    stat_of = os.stat
+    for listed in listing(roots):
+        if len(listed.parts) < 2:
+            continue  # directly in projects/: no project, not a transcript
+        text = listed.text
+        try:
+            stat = stat_of(text)
+        except OSError:
+            continue  # vanished between listing and stat
+        result.files_seen += 1
+        seen = cursors.get(text)
+        if (
+            seen is not None
+            and seen[0] == stat.st_size
+            and seen[1] == stat.st_mtime_ns
+            and (not seen[2] or seen[2] == stat.st_ino)
+        ):
+            continue  # unchanged
+        cursor = _cursor(conn, text) if seen is not None else None
+        start, expect = plan(stat, cursor)
+        file = listed.describe()
+        if start is None or file is None:
+            continue
+        if not os.access(text, os.R_OK):
+            result.unreadable_files.append(text)
+            continue
+        todo.append((file, stat, cursor, start, expect))
+    return todo
 
 
 def scan(
@@ -313,7 +360,6 @@ def scan(
     running, parsed in a process pool; it also builds the report roll-ups ``rollup_kinds`` (see
     :mod:`tollhouse.claude_code.first_rollups`).
     """
-    files = list_with_stats(roots)
     # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
     # main thread (the CLI): the switch is process-wide, a server's other threads keep theirs.
     collecting = gc.isenabled() and threading.current_thread() is threading.main_thread()
@@ -324,26 +370,17 @@ def scan(
     try:
         if create is None:
             conn = connect(path)
-            cursors = load_cursors(conn)
-        else:
-            cursors = {}
-        known_sessions = {c.session_id for c in cursors.values() if c.session_id}
-        result = ScanResult(files_seen=len(files))
-        todo: list[tuple[TranscriptFile, os.stat_result, Cursor | None, int, tuple[str, int] | None]] = []
-        for file, stat in files:
-            if stat is None:
-                result.unreadable_files.append(str(file.path))
-                continue
-            cursor = cursors.get(str(file.path))
-            start, expect = plan(stat, cursor)
-            if start is not None:
-                todo.append((file, stat, cursor, start, expect))
+        result = ScanResult()
+        todo = _changes(roots, conn, result)
         if not todo:
             if create is not None:
                 create()
             return result
         from tollhouse.claude_code.parser import Pricer
 
+        known_sessions: set[str] = set()
+        if conn is not None:
+            known_sessions = {row[0] for row in conn.execute("SELECT DISTINCT session_id FROM claude_files")}
         table = prices()
         pricer = Pricer(table)
         pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -135,13 +136,16 @@ def _candidates(model: str) -> list[str]:
     return out
 
 
+_SNAPSHOT = Path(__file__).with_name("data") / "prices.json"
+
+
 def load_price_table(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> PriceTable:
     """The bundled snapshot with ``overrides`` (model → fields, USD per token) laid on top."""
-    # Imported here: both cost ~7 ms, and reports that find nothing new to price never load a table.
+    # Imported here (~3 ms): only overrides need it. The snapshot is read as a plain file next to
+    # this module (importlib.resources alone costs ~10 ms of a short report's start-up).
     import hashlib
-    from importlib import resources
 
-    raw = orjson.loads(resources.files("tollhouse.pricing").joinpath("data/prices.json").read_bytes())
+    raw = orjson.loads(_SNAPSHOT.read_bytes())
     entries: dict[str, Mapping[str, Any]] = dict(raw["models"])
     version = str(raw["version"])
     if overrides:
