@@ -12,8 +12,7 @@ import gc
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,6 @@ from tollhouse.claude_code.lite import (
     IN_CHUNK,
     SEQ,
     SEQ_KIND,
-    SEQ_STRIDE,
     SESSION,
     SOURCE,
     Cursor,
@@ -38,70 +36,13 @@ from tollhouse.claude_code.lite import (
 )
 
 if TYPE_CHECKING:
-    import multiprocessing
-
-    from tollhouse.claude_code.first_rollups import FileSums, FirstRollups, Summer
+    from tollhouse.claude_code.first_rollups import FirstRollups
     from tollhouse.claude_code.parser import Pricer
+    from tollhouse.claude_code.reader import FileRead
+    from tollhouse.claude_code.spool import Spools
     from tollhouse.pricing import PriceTable
 
-_POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
 _COLD_MIN_BYTES = 32 * 1024 * 1024  # a first import this big runs as one bulk transaction
-_GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
-# One file to read: where from, the head it must still have, chunk size, first seq.
-_Job = tuple[TranscriptFile, int, tuple[str, int] | None, int, int]
-
-
-@dataclass(slots=True)
-class _FileRead:
-    """Everything read from one file: its rows (see ``line_rows.FileRows``) and the new cursor values."""
-
-    rows: list[tuple[int, bool, tuple[Any, ...]]]
-    lines: int
-    malformed: int
-    offset: int
-    head: bytes
-    fresh: bool
-    session: str
-    error: str | None = None
-    sums: FileSums | None = None  # see ``first_rollups.Summer``; first imports only
-
-
-def read_file(
-    file: TranscriptFile,
-    start: int,
-    expect_head: tuple[str, int] | None,
-    pricer: Pricer,
-    chunk_bytes: int,
-    seq0: int,
-    summer: Summer | None = None,
-) -> _FileRead:
-    """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``line_rows.FileRows``).
-    With a ``summer``, also its rows summed for the first roll-ups."""
-    from tollhouse.claude_code.line_rows import FileRows, parse_rows
-    from tollhouse.claude_code.parser import _path_tag, read_span
-
-    offset, head, fresh = start, b"", start == 0
-    out = FileRows(seq0=seq0)
-    tag = _path_tag(file.path)
-    try:
-        while True:
-            span = read_span(file, offset, max_bytes=chunk_bytes, expect_head=expect_head)
-            expect_head = None
-            if span.restarted or span.head:
-                offset, head, fresh = 0, span.head, True
-                if span.restarted:
-                    out = FileRows(seq0=seq0)
-            parse_rows(span.data, offset, file, pricer, tag, out)
-            offset += len(span.data)
-            if span.eof:
-                break
-    except OSError as exc:
-        return _FileRead([], 0, 0, start, b"", False, file.session_id, error=str(exc))
-    session = file.session_id or out.line_session_id or ""
-    read = _FileRead(out.rows, out.lines, out.malformed, offset, head, fresh, session)
-    if summer is not None:
-        read.sums = summer.file_sums(out.rows)
-    return read
 
 
 class _Import:
@@ -121,6 +62,7 @@ class _Import:
         self.cursors: list[Cursor] = []
         self.bulk = False
         self.first: FirstRollups | None = None  # a first import's roll-ups, from the files' sums
+        self.spools: Spools | None = None  # a big first import's rows, spooled by the parsing processes
 
     def open(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -244,7 +186,7 @@ class _Import:
         file: TranscriptFile,
         stat: os.stat_result,
         cursor: Cursor | None,
-        read: _FileRead,
+        read: FileRead,
         known_sessions: set[str],
     ) -> None:
         from tollhouse.claude_code.parser import HEAD_BYTES, fingerprint
@@ -254,6 +196,9 @@ class _Import:
             result.unreadable_files.append(str(file.path))
             return
         self.placed.extend(read.rows)
+        if read.brief is not None:
+            assert self.spools is not None
+            self.spools.add(read.brief, self.first)
         if self.first is not None and read.sums is not None:
             self.first.add(read.sums)
         result.files_read += 1
@@ -366,7 +311,8 @@ def scan(
     if collecting:
         gc.disable()
     conn: sqlite3.Connection | None = None
-    reader: _Reader | None = None
+    reader: Reader | None = None
+    spools: Spools | None = None
     try:
         if create is None:
             conn = connect(path)
@@ -377,6 +323,7 @@ def scan(
                 create()
             return result
         from tollhouse.claude_code.parser import Pricer
+        from tollhouse.claude_code.reader import Reader, pool_size
 
         known_sessions: set[str] = set()
         if conn is not None:
@@ -393,7 +340,14 @@ def scan(
 
             job.first = FirstRollups(rollup_kinds)
         summer = job.first.summer if job.first is not None else None
-        reader = _Reader(todo, pricer, chunk_bytes, pending, workers, base, summer)
+        processes = pool_size(todo, pending, workers)
+        if bulk and processes > 1:
+            from tollhouse.claude_code.spool import Spools
+            from tollhouse.db.sqlite_schema import table_ddl
+
+            spools = job.spools = Spools(path, processes, table_ddl("ledger"), job.ids)
+        spooling = (spools.paths, job.insert_sql) if spools is not None else None
+        reader = Reader(todo, pricer, chunk_bytes, base, processes, summer, spooling)
         if conn is None:
             assert create is not None
             create()  # while the workers parse
@@ -406,6 +360,8 @@ def scan(
             for (file, stat, cursor, _, _), read in zip(todo, reader, strict=True):
                 job.add_file(file, stat, cursor, read, known_sessions)
             job.flush()
+            if spools is not None:
+                spools.copy(conn, job.result)
             for sql in indexes:
                 conn.execute(sql)
             if job.first is not None:
@@ -424,6 +380,8 @@ def scan(
             reader.close()
         if conn is not None:
             conn.close()
+        if spools is not None:
+            spools.remove()
         if collecting:
             gc.enable()
 
@@ -440,10 +398,14 @@ def _bulk_begin(job: _Import) -> list[str]:
     conn = job.conn
     assert conn is not None
     with contextlib.suppress(sqlite3.OperationalError):  # stays WAL while others have the file open
-        conn.execute("PRAGMA journal_mode=DELETE")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA cache_size=-262144")  # 256 MB while it lasts
-    conn.execute("BEGIN IMMEDIATE")
+        conn.execute("PRAGMA main.journal_mode=DELETE")
+    conn.execute("PRAGMA main.synchronous=OFF")
+    conn.execute("PRAGMA main.cache_size=-262144")  # 256 MB while it lasts
+    if job.spools is not None:
+        job.spools.attach(conn)  # SQLite attaches nothing inside a transaction
+    # Deferred, not IMMEDIATE: that would also lock every attached spool while the parsing
+    # processes still write them. The first DROP INDEX takes the main database's write lock.
+    conn.execute("BEGIN")
     job.bulk = True
     job.batch_rows = max(job.batch_rows, 20_000)
     found = conn.execute(
@@ -451,6 +413,10 @@ def _bulk_begin(job: _Import) -> list[str]:
     ).fetchall()
     for name, _ in found:
         conn.execute(f'DROP INDEX "{name}"')
+    if not found:
+        conn.execute("DELETE FROM claude_dirty WHERE 0")  # the write lock all the same
+    if last_seq(conn) != job.seq:
+        raise RuntimeError("another import of these transcripts ran meanwhile; run the report again")
     return [sql for _, sql in found]
 
 
@@ -458,124 +424,9 @@ def _bulk_end(job: _Import) -> None:
     conn = job.conn
     assert conn is not None
     job.bulk = False
-    conn.execute("PRAGMA cache_size=-2000")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    if job.spools is not None:
+        job.spools.detach(conn)
+    conn.execute("PRAGMA main.cache_size=-2000")
+    conn.execute("PRAGMA main.synchronous=NORMAL")
     with contextlib.suppress(sqlite3.OperationalError):
-        conn.execute("PRAGMA journal_mode=WAL")
-
-
-class _Reader:
-    """Every file's read, in order; file n's rows are numbered from ``base_seq + n * SEQ_STRIDE + 1``.
-
-    With a pool, files go in groups of a few megabytes; forked worker k parses groups k,
-    k + count, … and queues each result as soon as it is done. The results are read in this (the
-    only) thread: no result-handling thread contends for the GIL that sqlite3 releases and
-    retakes per row. The workers start at construction.
-    """
-
-    def __init__(
-        self,
-        todo: Sequence[tuple[TranscriptFile, os.stat_result, Any, int, tuple[str, int] | None]],
-        pricer: Pricer,
-        chunk_bytes: int,
-        pending: int,
-        workers: int | None,
-        base_seq: int,
-        summer: Summer | None = None,
-    ) -> None:
-        self.jobs: list[_Job] = [
-            (file, start, expect, chunk_bytes, base_seq + n * SEQ_STRIDE + 1)
-            for n, (file, _, _, start, expect) in enumerate(todo)
-        ]
-        self.pricer = pricer
-        self.summer = summer
-        self.procs: list[multiprocessing.process.BaseProcess] = []
-        self.groups: list[list[_Job]] = []
-        count = workers if workers is not None else (os.cpu_count() or 1)
-        use_pool = (
-            count > 1
-            and pending >= _POOL_MIN_BYTES
-            and len(todo) > 1
-            and threading.active_count() == 1  # forking a threaded process is unsafe
-            and hasattr(os, "fork")
-        )
-        if not use_pool:
-            return
-        import multiprocessing
-
-        size = _GROUP_BYTES
-        for job, (_, stat, _, start, _) in zip(self.jobs, todo, strict=True):
-            if size >= _GROUP_BYTES:
-                self.groups.append([])
-                size = 0
-            self.groups[-1].append(job)
-            size += max(stat.st_size - start, 0)
-        context = multiprocessing.get_context("fork")
-        self.results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]] = context.Queue()
-        self.procs = [
-            context.Process(
-                target=_worker,
-                args=(self.groups[k::count], k, count, pricer, summer, self.results),
-                daemon=True,
-            )
-            for k in range(count)
-        ]
-        for proc in self.procs:
-            proc.start()
-
-    def __iter__(self) -> Iterator[_FileRead]:
-        if not self.procs:
-            for file, start, expect, chunk, seq0 in self.jobs:
-                yield read_file(file, start, expect, self.pricer, chunk, seq0, self.summer)
-            return
-        import queue
-
-        ready: dict[int, list[_FileRead] | str] = {}
-        for number in range(len(self.groups)):
-            while number not in ready:
-                try:
-                    at, reads = self.results.get(timeout=1.0)
-                except queue.Empty:
-                    if any(p.exitcode not in (None, 0) for p in self.procs):
-                        raise RuntimeError("a transcript parsing process died") from None
-                    continue
-                ready[at] = reads
-            reads = ready.pop(number)
-            if isinstance(reads, str):
-                raise RuntimeError(f"parsing transcripts failed: {reads}")
-            yield from reads
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-        if self.procs:
-            self.results.close()
-        self.procs = []
-
-
-def _worker(
-    groups: list[list[_Job]],
-    first: int,
-    step: int,
-    pricer: Pricer,
-    summer: Summer | None,
-    results: multiprocessing.Queue[tuple[int, list[_FileRead] | str]],
-) -> None:
-    """A forked parsing process: its share of the groups, each result queued as it is done (the
-    queue's feeder thread sends while the next group is parsed)."""
-    gc.disable()  # lives for one scan
-    for n, group in enumerate(groups):
-        number = first + n * step
-        try:
-            reads: list[_FileRead] | str = [
-                read_file(f, s, e, pricer, c, q, summer) for f, s, e, c, q in group
-            ]
-        except Exception as exc:
-            reads = f"{type(exc).__name__}: {exc}"
-        results.put((number, reads))
-        if isinstance(reads, str):
-            break
-    results.close()
-    results.join_thread()
+        conn.execute("PRAGMA main.journal_mode=WAL")

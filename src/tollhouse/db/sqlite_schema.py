@@ -50,18 +50,27 @@ def render() -> str:
     return _HEADER + "".join(f"{statement};\n\n" for statement in statements)
 
 
+def statements() -> list[str]:
+    """The script's statements, in order."""
+    text = "".join(line for line in SCRIPT.read_text().splitlines(keepends=True) if not line.startswith("--"))
+    return [statement.strip() for statement in text.split(";\n\n") if statement.strip()]
+
+
+def table_ddl(name: str) -> str:
+    """The ``CREATE TABLE`` statement of one table (its columns and keys, no other index)."""
+    return next(s for s in statements() if s.startswith(f"CREATE TABLE {name} ("))
+
+
 def create(path: str) -> None:
     """Create the schema in the database at ``path`` in one transaction; nothing when another
     process created it first."""
-    text = "".join(line for line in SCRIPT.read_text().splitlines(keepends=True) if not line.startswith("--"))
-    statements = [statement for statement in text.split(";\n\n") if statement.strip()]
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is None:
-                for statement in statements:
+                for statement in statements():
                     conn.execute(statement)
         except BaseException:
             conn.execute("ROLLBACK")

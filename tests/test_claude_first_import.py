@@ -1,4 +1,5 @@
-"""A first import builds its report's roll-up from the parsing processes' sums. Checked against
+"""A big first import: spooled by the parsing processes, it stores exactly the rows a row-by-row
+import stores; and it builds its report's roll-up from the processes' sums. Checked against
 the SQL roll-up over the imported ledger rows, for every kind and for zones with DST, half-hour
 and 45-minute offsets; sessions the sums cannot place exactly (a response in two files, a
 quarter-hour cut by local midnight) are left to SQL and recomputed by the first report."""
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.test_claude_import import line, user, write
-from tollhouse.claude_code import fast_scan, lite, rollups
+from tollhouse.claude_code import fast_scan, lite, reader, rollups
 from tollhouse.claude_code.first_rollups import QUARTER_MS, local_day
 from tollhouse.db import sqlite_schema
 from tollhouse.pricing import load_price_table
@@ -104,7 +105,7 @@ def test_first_import_rollup_equals_the_sql_rollup(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, workers: int
 ) -> None:
     monkeypatch.setattr(fast_scan, "_COLD_MIN_BYTES", 0)  # the bulk first import, however small
-    monkeypatch.setattr(fast_scan, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)
     path = str(tmp_path / "th.db")
     result = fast_scan.scan(
         path,
@@ -134,6 +135,38 @@ def test_first_import_rollup_equals_the_sql_rollup(
         conn.close()
     assert got == want
     assert prebuilt <= set(want)
+
+
+def _import(path: str, root: Path, workers: int) -> list[tuple[object, ...]]:
+    fast_scan.scan(path, [root], load_price_table, workers=workers, create=lambda: sqlite_schema.create(path))
+    columns = [c for c in lite.LEDGER_COLUMNS if c != "id"]  # ids carry a per-import random part
+    conn = lite.connect(path)
+    try:
+        rows = conn.execute(f"SELECT {', '.join(columns)} FROM ledger ORDER BY claude_seq").fetchall()
+        ids = conn.execute("SELECT count(DISTINCT id), count(*) FROM ledger").fetchone()
+        dirty = {r[0] for r in conn.execute("SELECT session_id FROM claude_dirty")}
+    finally:
+        conn.close()
+    assert ids[0] == ids[1]
+    assert dirty == {"s1", "s2", "s3", "s4"}
+    return rows
+
+
+def test_spooled_first_import_stores_what_a_row_by_row_import_stores(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast_scan, "_COLD_MIN_BYTES", 0)
+    monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)
+    spooled = _import(str(tmp_path / "spooled.db"), root, workers=2)
+    monkeypatch.setattr(fast_scan, "_COLD_MIN_BYTES", 1 << 40)  # nothing bulk: row by row
+    direct = _import(str(tmp_path / "direct.db"), root, workers=1)
+    assert spooled == direct
+    assert len(spooled) == 40 + 12 + 9 + 8 + 6
+    key = lite.LEDGER_COLUMNS.index("external_id") - 1
+    session = lite.LEDGER_COLUMNS.index("session_id") - 1
+    shared = [row for row in spooled if row[key] == "shared:req_shared"]
+    assert len(shared) == 1 and shared[0][session] == "s3"  # the bigger copy, in s2's place
+    assert not list(tmp_path.glob(".claude-import-*"))  # spools removed
 
 
 def _rollup(conn: sqlite3.Connection, kind: str) -> list[tuple[object, ...]]:
