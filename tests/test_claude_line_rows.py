@@ -1,5 +1,6 @@
-"""The SQLite fast path's typed line decoder reads every odd line exactly as the general parser
-does (the one the PostgreSQL importer uses): the same lines counted, malformed, kept and priced."""
+"""The SQLite fast path reads every odd line exactly as the general parser does (the one the
+PostgreSQL importer uses), whether it decodes with msgspec (big reads) or plain JSON (small
+reads): the same lines counted, malformed, kept and priced."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tollhouse.claude_code import line_rows
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.line_rows import FileRows, parse_rows
 from tollhouse.claude_code.lite import NO_REPORTED_COST, ROW_PARAMS
@@ -94,7 +96,11 @@ def transcript(tmp_path: Path) -> TranscriptFile:
     return TranscriptFile(path, "-w", "s1", False, "")
 
 
-def test_typed_decoding_reads_odd_lines_as_the_general_parser(transcript: TranscriptFile) -> None:
+@pytest.mark.parametrize("typed", [True, False], ids=["msgspec", "plain"])
+def test_odd_lines_read_as_by_the_general_parser(
+    transcript: TranscriptFile, monkeypatch: pytest.MonkeyPatch, typed: bool
+) -> None:
+    monkeypatch.setattr(line_rows, "_TYPED_MIN_BYTES", 0 if typed else 1 << 40)
     pricer = Pricer(load_price_table())
     chunk = read_chunk(transcript, 0, pricer, max_bytes=1 << 20)
     out = FileRows(seq0=1)

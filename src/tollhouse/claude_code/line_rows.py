@@ -1,11 +1,10 @@
 """Transcript lines straight into ledger insert parameters: the SQLite fast path's parser.
 
 The same lines are counted, kept, de-duplicated and priced as by :mod:`parser` (``_parse_lines``
-and ``_entry``), but each line is decoded by msgspec into just the fields the import reads,
-typed: message content and tool results (most of the bytes) are skipped without building Python
-objects, and token counts arrive as checked integers. A line the typed decoder refuses (invalid
-JSON, or a field of an unexpected type) is read again as plain JSON and normalised the way
-``parser`` reads a dict, so odd lines give the same result either way, only slower.
+and ``_entry``). A big read decodes each line with msgspec into just the fields the import reads
+(:mod:`line_structs`); a line that typed decoding refuses (invalid JSON, a field of an unexpected
+type), and every line of a small read, is read as plain JSON and normalised the way ``parser``
+reads a dict, so odd lines give the same result either way.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 import orjson
 
 from tollhouse.claude_code.discovery import TranscriptFile
@@ -28,47 +26,51 @@ from tollhouse.pricing.usage import MAX_TOKEN_COUNT
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _NANOS = Decimal(1_000_000_000)
-_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_COUNT)]
+_TYPED_MIN_BYTES = 256 * 1024  # below this msgspec's import costs more than it saves
 
 
-class _Split(msgspec.Struct):
-    ephemeral_1h_input_tokens: _Count = 0
-    ephemeral_5m_input_tokens: _Count = 0
+@dataclass(slots=True)
+class _Split:
+    ephemeral_1h_input_tokens: int
+    ephemeral_5m_input_tokens: int
 
 
-class _Usage(msgspec.Struct):
-    input_tokens: _Count = 0
-    output_tokens: _Count = 0
-    cache_read_input_tokens: _Count = 0
-    cache_creation_input_tokens: _Count = 0
-    cache_creation: _Split | None = None
-    service_tier: str | None = None
-    speed: str | None = None
+@dataclass(slots=True)
+class _Usage:
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cache_creation: _Split | None
+    service_tier: str | None
+    speed: str | None
 
 
-class _Message(msgspec.Struct):
-    id: Any = None
-    model: Any = None
-    usage: _Usage | None = None
+@dataclass(slots=True)
+class _Message:
+    id: Any
+    model: Any
+    usage: _Usage | None
 
 
-class _Line(msgspec.Struct):
-    """The fields of a transcript line the import reads; values other than ``usage``'s keep
-    JSON's own types and are checked below as on a dict."""
+@dataclass(slots=True)
+class _Line:
+    """A line as ``line_structs.Line`` reads it, from plain JSON."""
 
-    type: Any = None
-    message: _Message | None = None
-    timestamp: Any = None
-    request_id: Any = msgspec.field(default=None, name="requestId")
-    session_id: Any = msgspec.field(default=None, name="sessionId")
-    cwd: Any = None
-    cost_usd: Any = msgspec.field(default=None, name="costUSD")
-    is_sidechain: Any = msgspec.field(default=None, name="isSidechain")
-    is_api_error: Any = msgspec.field(default=None, name="isApiErrorMessage")
-    api_error_status: Any = msgspec.field(default=None, name="apiErrorStatus")
+    type: Any
+    message: _Message | None
+    timestamp: Any
+    request_id: Any
+    session_id: Any
+    cwd: Any
+    cost_usd: Any
+    is_sidechain: Any
+    is_api_error: Any
+    api_error_status: Any
 
 
-_decode_line = msgspec.json.Decoder(_Line).decode
+class _NeverRaised(Exception):
+    pass
 
 
 def _count(value: Any) -> int:
@@ -97,8 +99,8 @@ def _lenient_usage(usage: Any) -> _Usage | None:
 
 
 def _lenient_line(raw: bytes) -> _Line | None:
-    """A line the typed decoder refused, read as plain JSON: None when it is not a JSON object
-    (malformed)."""
+    """A line read as plain JSON (a small read, or one the typed decoder refused), normalised as
+    ``parser`` reads a dict: None when it is not a JSON object (malformed)."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -147,7 +149,12 @@ def parse_rows(
     """Complete lines of ``file`` starting at byte ``offset`` into ``out``; ``tag`` names the
     file in the keys of responses without ids."""
     position = offset
-    decode, decode_error = _decode_line, msgspec.DecodeError
+    decode: Any = _lenient_line
+    decode_error: type[Exception] = _NeverRaised
+    if len(data) >= _TYPED_MIN_BYTES:
+        from tollhouse.claude_code import line_structs
+
+        decode, decode_error = line_structs.decode, line_structs.DecodeError
     rows, index = out.rows, out.index
     project_dir = file.project_dir
     project_dir_512 = project_dir[:512]
@@ -169,11 +176,10 @@ def parse_rows(
         try:
             obj = decode(line)
         except decode_error:
-            found = _lenient_line(line)
-            if found is None:
-                malformed += 1
-                continue
-            obj = found
+            obj = _lenient_line(line)
+        if obj is None:
+            malformed += 1
+            continue
         if out.line_session_id is None and isinstance(obj.session_id, str):
             out.line_session_id = obj.session_id
         if obj.type != "assistant":

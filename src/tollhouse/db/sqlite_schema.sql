@@ -1,7 +1,7 @@
 -- Generated from tollhouse.db.tables by `python -m tollhouse.db.sqlite_schema --write`.
 CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 
-INSERT INTO alembic_version (version_num) VALUES ('0003');
+INSERT INTO alembic_version (version_num) VALUES ('0004');
 
 CREATE TABLE api_keys (
 	id VARCHAR(40) NOT NULL,
@@ -59,7 +59,7 @@ CREATE TABLE claude_agg (
 	CONSTRAINT pk_claude_agg PRIMARY KEY (session_id, kind, k1, k2, project_dir, cwd, model, fast)
 );
 
-CREATE INDEX ix_claude_agg_kind ON claude_agg (kind);
+CREATE INDEX ix_claude_agg_report ON claude_agg (kind, k1, model, fast, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, c_calc, c_ccusage, c_display, c_auto, c_auto_ccusage, m_calc, m_calc_ccusage, m_auto, m_auto_ccusage, min_seq);
 
 CREATE TABLE claude_agg_state (
 	kind VARCHAR(80) NOT NULL,

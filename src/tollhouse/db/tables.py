@@ -132,6 +132,11 @@ claude_dirty = Table(
 # Report roll-ups, per session: `kind` is "session" (no time key), "hour" (k1 = UTC hour, k2 = 1
 # for entries stamped exactly on the hour: blocks) or "day:<zone>" (k1 = local day number).
 # Costs are kept under every cost mode and long-context rule; m_* count entries without a price.
+CLAUDE_REPORT_COLUMNS = (
+    "kind", "k1", "model", "fast", "input_tokens", "output_tokens", "cache_creation_tokens",
+    "cache_read_tokens", "c_calc", "c_ccusage", "c_display", "c_auto", "c_auto_ccusage", "m_calc",
+    "m_calc_ccusage", "m_auto", "m_auto_ccusage", "min_seq",
+)  # fmt: skip
 claude_agg = Table(
     "claude_agg",
     metadata,
@@ -160,7 +165,8 @@ claude_agg = Table(
     Column("min_seq", BigInteger, nullable=False),
     Column("min_ts", BigInteger, nullable=False),
     Column("max_ts", BigInteger, nullable=False),
-    Index("ix_claude_agg_kind", "kind"),
+    # Migration 0004: the period reports' query (group by k1, model, fast; sum) reads only this.
+    Index("ix_claude_agg_report", *CLAUDE_REPORT_COLUMNS),
 )
 
 # How far each roll-up kind has folded in `claude_dirty`; the row of kind "#seq" holds the last
