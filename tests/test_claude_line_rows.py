@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tollhouse.claude_code import line_rows
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.line_rows import FileRows, parse_rows
 from tollhouse.claude_code.lite import NO_REPORTED_COST, ROW_PARAMS
@@ -97,14 +96,12 @@ def transcript(tmp_path: Path) -> TranscriptFile:
 
 
 @pytest.mark.parametrize("typed", [True, False], ids=["msgspec", "plain"])
-def test_odd_lines_read_as_by_the_general_parser(
-    transcript: TranscriptFile, monkeypatch: pytest.MonkeyPatch, typed: bool
-) -> None:
-    monkeypatch.setattr(line_rows, "_TYPED_MIN_BYTES", 0 if typed else 1 << 40)
+def test_odd_lines_read_as_by_the_general_parser(transcript: TranscriptFile, typed: bool) -> None:
     pricer = Pricer(load_price_table())
     chunk = read_chunk(transcript, 0, pricer, max_bytes=1 << 20)
     out = FileRows(seq0=1)
-    parse_rows(transcript.path.read_bytes(), 0, transcript, pricer, _path_tag(transcript.path), out)
+    data, tag = transcript.path.read_bytes(), _path_tag(transcript.path)
+    parse_rows(data, 0, transcript, pricer, tag, out, typed=typed)
 
     assert (out.lines, out.malformed) == (chunk.lines, chunk.malformed)
     assert chunk.malformed >= 3  # the array, the broken line, the bad timestamps

@@ -347,7 +347,10 @@ def scan(
 
             spools = job.spools = Spools(path, processes, table_ddl("ledger"), job.ids)
         spooling = (spools.paths, job.insert_sql) if spools is not None else None
-        reader = Reader(todo, pricer, chunk_bytes, base, processes, summer, spooling)
+        from tollhouse.claude_code.line_rows import TYPED_MIN_BYTES
+
+        typed = pending >= TYPED_MIN_BYTES
+        reader = Reader(todo, pricer, chunk_bytes, base, processes, summer, spooling, typed=typed)
         if conn is None:
             assert create is not None
             create()  # while the workers parse

@@ -26,7 +26,7 @@ from tollhouse.pricing.usage import MAX_TOKEN_COUNT
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _NANOS = Decimal(1_000_000_000)
-_TYPED_MIN_BYTES = 256 * 1024  # below this msgspec's import costs more than it saves
+TYPED_MIN_BYTES = 1024 * 1024  # to read in all: below this msgspec's import costs more than it saves
 
 
 @dataclass(slots=True)
@@ -144,14 +144,14 @@ class FileRows:
 
 
 def parse_rows(
-    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows
+    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows, *, typed: bool
 ) -> None:
     """Complete lines of ``file`` starting at byte ``offset`` into ``out``; ``tag`` names the
     file in the keys of responses without ids."""
     position = offset
     decode: Any = _lenient_line
     decode_error: type[Exception] = _NeverRaised
-    if len(data) >= _TYPED_MIN_BYTES:
+    if typed:
         from tollhouse.claude_code import line_structs
 
         decode, decode_error = line_structs.decode, line_structs.DecodeError

@@ -62,9 +62,12 @@ def read_file(
     chunk_bytes: int,
     seq0: int,
     summer: Summer | None = None,
+    *,
+    typed: bool = True,
 ) -> FileRead:
     """Parse a file from ``start``; its rows are numbered from ``seq0`` (see ``line_rows.FileRows``).
-    With a ``summer``, also its rows summed for the first roll-ups."""
+    With a ``summer``, also its rows summed for the first roll-ups; ``typed``: decode with
+    msgspec (worth its import when there is much to read, see ``line_rows.TYPED_MIN_BYTES``)."""
     from tollhouse.claude_code.line_rows import FileRows, parse_rows
     from tollhouse.claude_code.parser import _path_tag, read_span
 
@@ -79,7 +82,7 @@ def read_file(
                 offset, head, fresh = 0, span.head, True
                 if span.restarted:
                     out = FileRows(seq0=seq0)
-            parse_rows(span.data, offset, file, pricer, tag, out)
+            parse_rows(span.data, offset, file, pricer, tag, out, typed=typed)
             offset += len(span.data)
             if span.eof:
                 break
@@ -122,6 +125,8 @@ class Reader:
         processes: int,
         summer: Summer | None = None,
         spool: tuple[Sequence[Path], str] | None = None,
+        *,
+        typed: bool = True,
     ) -> None:
         self.jobs: list[_Job] = [
             (file, start, expect, chunk_bytes, base_seq + n * SEQ_STRIDE + 1)
@@ -129,6 +134,7 @@ class Reader:
         ]
         self.pricer = pricer
         self.summer = summer
+        self.typed = typed
         self.procs: list[multiprocessing.process.BaseProcess] = []
         self.groups: list[list[_Job]] = []
         if processes < 2:
@@ -163,7 +169,7 @@ class Reader:
     def __iter__(self) -> Iterator[FileRead]:
         if not self.procs:
             for file, start, expect, chunk, seq0 in self.jobs:
-                yield read_file(file, start, expect, self.pricer, chunk, seq0, self.summer)
+                yield read_file(file, start, expect, self.pricer, chunk, seq0, self.summer, typed=self.typed)
             return
         import queue
 
@@ -223,7 +229,7 @@ def _worker(
     for number, group in groups:
         try:
             reads: list[FileRead] | str = [
-                read_file(file, start, expect, pricer, chunk, seq0, summer)
+                read_file(file, start, expect, pricer, chunk, seq0, summer)  # typed: a pool reads much
                 for file, start, expect, chunk, seq0 in group
             ]
             if writer is not None:
