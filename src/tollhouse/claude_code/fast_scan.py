@@ -187,7 +187,7 @@ class _Import:
         stat: os.stat_result,
         cursor: Cursor | None,
         read: FileRead,
-        known_sessions: set[str],
+        known_sessions: _KnownSessions,
     ) -> None:
         from tollhouse.claude_code.parser import HEAD_BYTES, fingerprint
 
@@ -230,6 +230,29 @@ _CURSOR_QUERY = (
     "SELECT path, project_dir, session_id, is_subagent, size, mtime_ns, inode, read_offset, head_hash,"
     " head_len, lines, malformed_lines FROM claude_files"
 )
+
+
+class _KnownSessions:
+    """Whether a session was imported before this scan (to tell new sessions from changed ones):
+    asked one by one when few files changed, else all loaded at once."""
+
+    def __init__(self, conn: sqlite3.Connection | None, *, few: bool) -> None:
+        self.conn = conn
+        self.known: dict[str, bool] = {}
+        if conn is not None and not few:
+            self.known = dict.fromkeys(
+                (r[0] for r in conn.execute("SELECT DISTINCT session_id FROM claude_files")), True
+            )
+            self.conn = None  # everything is in ``known``
+
+    def __contains__(self, session: str) -> bool:
+        found = self.known.get(session)
+        if found is None:
+            query = "SELECT 1 FROM claude_files WHERE session_id = ? LIMIT 1"
+            found = self.known[session] = (
+                self.conn is not None and self.conn.execute(query, (session,)).fetchone() is not None
+            )
+        return found
 
 
 def load_cursors(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
@@ -325,9 +348,7 @@ def scan(
         from tollhouse.claude_code.parser import Pricer
         from tollhouse.claude_code.reader import Reader, pool_size
 
-        known_sessions: set[str] = set()
-        if conn is not None:
-            known_sessions = {row[0] for row in conn.execute("SELECT DISTINCT session_id FROM claude_files")}
+        known_sessions = _KnownSessions(conn, few=len(todo) <= 16)
         table = prices()
         pricer = Pricer(table)
         pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)

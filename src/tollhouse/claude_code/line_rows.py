@@ -20,7 +20,7 @@ import orjson
 
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.lite import NO_REPORTED_COST
-from tollhouse.claude_code.parser import Pricer
+from tollhouse.claude_code.parser import Pricer, _path_tag
 from tollhouse.pricing.usage import MAX_TOKEN_COUNT
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -144,10 +144,17 @@ class FileRows:
 
 
 def parse_rows(
-    data: bytes, offset: int, file: TranscriptFile, pricer: Pricer, tag: str, out: FileRows, *, typed: bool
+    data: bytes,
+    offset: int,
+    file: TranscriptFile,
+    pricer: Pricer,
+    tag: str | None,
+    out: FileRows,
+    *,
+    typed: bool,
 ) -> None:
     """Complete lines of ``file`` starting at byte ``offset`` into ``out``; ``tag`` names the
-    file in the keys of responses without ids."""
+    file in the keys of responses without ids (None: hashed from its path when one turns up)."""
     position = offset
     decode: Any = _lenient_line
     decode_error: type[Exception] = _NeverRaised
@@ -224,6 +231,8 @@ def parse_rows(
             request_id = obj.request_id
             key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
         else:
+            if tag is None:
+                tag = _path_tag(file.path)
             key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
         reported = obj.cost_usd
         reported_nanos = (

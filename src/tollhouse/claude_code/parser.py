@@ -8,7 +8,6 @@ and line types newer than this code are skipped.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -254,6 +253,8 @@ def read_chunk(
 
 
 def fingerprint(head: bytes) -> tuple[str, int]:
+    import hashlib  # here: its OpenSSL binding costs ~3.5 ms of a short report's start-up
+
     return hashlib.sha256(head).hexdigest(), len(head)
 
 
@@ -265,6 +266,8 @@ def _is_complete_object(tail: bytes) -> bool:
 
 
 def _path_tag(path: Path) -> str:
+    import hashlib
+
     return hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
 
 

@@ -69,11 +69,10 @@ def read_file(
     With a ``summer``, also its rows summed for the first roll-ups; ``typed``: decode with
     msgspec (worth its import when there is much to read, see ``line_rows.TYPED_MIN_BYTES``)."""
     from tollhouse.claude_code.line_rows import FileRows, parse_rows
-    from tollhouse.claude_code.parser import _path_tag, read_span
+    from tollhouse.claude_code.parser import read_span
 
     offset, head, fresh = start, b"", start == 0
     out = FileRows(seq0=seq0)
-    tag = _path_tag(file.path)
     try:
         while True:
             span = read_span(file, offset, max_bytes=chunk_bytes, expect_head=expect_head)
@@ -82,7 +81,7 @@ def read_file(
                 offset, head, fresh = 0, span.head, True
                 if span.restarted:
                     out = FileRows(seq0=seq0)
-            parse_rows(span.data, offset, file, pricer, tag, out, typed=typed)
+            parse_rows(span.data, offset, file, pricer, None, out, typed=typed)
             offset += len(span.data)
             if span.eof:
                 break
