@@ -137,3 +137,22 @@ def test_odd_lines_read_as_by_the_general_parser(transcript: TranscriptFile, typ
         assert bool(params[p["error"]]) == (entry.api_error_status is not None)
         if entry.api_error_status is not None:
             assert params[p["status_code"]] == entry.api_error_status
+
+
+def test_the_plain_line_shape_follows_the_typed_one() -> None:
+    """The two decoders' line shapes are declared twice (msgspec is not imported for small reads)."""
+    import dataclasses
+
+    import msgspec
+
+    from tollhouse.claude_code import line_rows, line_structs
+
+    pairs = [
+        (line_structs.Line, line_rows._Line),
+        (line_structs.Message, line_rows._Message),
+        (line_structs.Usage, line_rows._Usage),
+        (line_structs.Split, line_rows._Split),
+    ]
+    for typed, plain in pairs:
+        typed_names = [f.name for f in msgspec.structs.fields(typed)]
+        assert typed_names == [f.name for f in dataclasses.fields(plain)]

@@ -325,7 +325,8 @@ def scan(
     transaction (atomic: a crash leaves nothing half-imported), written with the rollback
     journal instead of the WAL (the data is written once, not twice), with the ledger's
     secondary indexes built after the rows and, on a multi-core machine with no other threads
-    running, parsed in a process pool; it also builds the report roll-ups ``rollup_kinds`` (see
+    running, parsed in a process pool whose processes also write the rows (see
+    :mod:`tollhouse.claude_code.spool`); it also builds the report roll-ups ``rollup_kinds`` (see
     :mod:`tollhouse.claude_code.first_rollups`).
     """
     # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
@@ -345,6 +346,7 @@ def scan(
             if create is not None:
                 create()
             return result
+        from tollhouse.claude_code.line_rows import TYPED_MIN_BYTES
         from tollhouse.claude_code.parser import Pricer
         from tollhouse.claude_code.reader import Reader, pool_size
 
@@ -368,8 +370,6 @@ def scan(
 
             spools = job.spools = Spools(path, processes, table_ddl("ledger"), job.ids)
         spooling = (spools.paths, job.insert_sql) if spools is not None else None
-        from tollhouse.claude_code.line_rows import TYPED_MIN_BYTES
-
         typed = pending >= TYPED_MIN_BYTES
         reader = Reader(todo, pricer, chunk_bytes, base, processes, summer, spooling, typed=typed)
         if conn is None:
