@@ -13,7 +13,8 @@ import pytest
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.line_rows import FileRows, parse_rows
 from tollhouse.claude_code.lite import NO_REPORTED_COST, ROW_PARAMS
-from tollhouse.claude_code.parser import Pricer, _path_tag, read_chunk
+from tollhouse.claude_code.parser import Pricer, read_chunk
+from tollhouse.claude_code.spans import path_tag
 from tollhouse.pricing import load_price_table
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -100,7 +101,7 @@ def test_odd_lines_read_as_by_the_general_parser(transcript: TranscriptFile, typ
     pricer = Pricer(load_price_table())
     chunk = read_chunk(transcript, 0, pricer, max_bytes=1 << 20)
     out = FileRows(seq0=1)
-    data, tag = transcript.path.read_bytes(), _path_tag(transcript.path)
+    data, tag = transcript.path.read_bytes(), path_tag(transcript.path)
     parse_rows(data, 0, transcript, pricer, tag, out, typed=typed)
 
     assert (out.lines, out.malformed) == (chunk.lines, chunk.malformed)
@@ -141,8 +142,6 @@ def test_odd_lines_read_as_by_the_general_parser(transcript: TranscriptFile, typ
 
 def test_the_plain_line_shape_follows_the_typed_one() -> None:
     """The two decoders' line shapes are declared twice (msgspec is not imported for small reads)."""
-    import dataclasses
-
     import msgspec
 
     from tollhouse.claude_code import line_rows, line_structs
@@ -155,4 +154,12 @@ def test_the_plain_line_shape_follows_the_typed_one() -> None:
     ]
     for typed, plain in pairs:
         typed_names = [f.name for f in msgspec.structs.fields(typed)]
-        assert typed_names == [f.name for f in dataclasses.fields(plain)]
+        assert sorted(typed_names) == sorted(plain.__slots__)
+
+
+def _nanos(usd: float) -> int:
+    """A transcript's ``costUSD`` in nano-dollars, exactly as written (``decimal`` loads only here:
+    most transcripts carry no ``costUSD``)."""
+    from decimal import Decimal
+
+    return int((Decimal(str(usd)) * 1_000_000_000).to_integral_value())

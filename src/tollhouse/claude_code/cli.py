@@ -231,8 +231,14 @@ def _run_sqlite(settings: _Config, path: str, roots: list[Path], report: Report,
             upgrade()
         else:
             create = partial(_create_sqlite, path)  # while the first import's parsing runs
+    from tollhouse.pricing.snapshot import source_key
+
+    source = source_key(settings.price_overrides)  # its rates are remembered: see fast_scan.scan
     prices, mode = partial(_prices, settings), settings.cost_mode
-    _warn(fast_scan.scan(path, roots, prices, cost_mode=mode, create=create, rollup_kinds=(kind,)))
+    found = fast_scan.scan(
+        path, roots, prices, cost_mode=mode, create=create, rollup_kinds=(kind,), price_source=source
+    )
+    _warn(found)
     conn = lite.connect(path)
     try:
         coroutine = report(conn)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tollhouse.claude_code.discovery import TranscriptFile, listing
 from tollhouse.claude_code.lite import (
     IN_CHUNK,
@@ -37,7 +39,7 @@ from tollhouse.claude_code.lite import (
 
 if TYPE_CHECKING:
     from tollhouse.claude_code.first_rollups import FirstRollups
-    from tollhouse.claude_code.parser import Pricer
+    from tollhouse.claude_code.pricer import Pricer, Rates
     from tollhouse.claude_code.reader import FileRead
     from tollhouse.claude_code.spool import Spools
     from tollhouse.pricing import PriceTable
@@ -189,7 +191,7 @@ class _Import:
         read: FileRead,
         known_sessions: _KnownSessions,
     ) -> None:
-        from tollhouse.claude_code.parser import HEAD_BYTES, fingerprint
+        from tollhouse.claude_code.spans import HEAD_BYTES, fingerprint
 
         result = self.result
         if read.error is not None:
@@ -316,6 +318,7 @@ def scan(
     workers: int | None = None,
     create: Callable[[], None] | None = None,
     rollup_kinds: Sequence[str] = (),
+    price_source: str | None = None,
 ) -> ScanResult:
     """Bring the SQLite database at ``path`` up to date with the transcripts under ``roots``.
 
@@ -327,7 +330,10 @@ def scan(
     secondary indexes built after the rows and, on a multi-core machine with no other threads
     running, parsed in a process pool whose processes also write the rows (see
     :mod:`tollhouse.claude_code.spool`); it also builds the report roll-ups ``rollup_kinds`` (see
-    :mod:`tollhouse.claude_code.first_rollups`).
+    :mod:`tollhouse.claude_code.first_rollups`). With ``price_source`` (see
+    ``pricing.snapshot.source_key``) the rates of the models priced are remembered in the
+    database, and a later scan under the same source prices those models without calling
+    ``prices`` (``claude_price_cache``).
     """
     # Hundreds of thousands of long-lived tuples: cyclic collection only costs here. Only on the
     # main thread (the CLI): the switch is process-wide, a server's other threads keep theirs.
@@ -347,23 +353,32 @@ def scan(
                 create()
             return result
         from tollhouse.claude_code.line_rows import TYPED_MIN_BYTES
-        from tollhouse.claude_code.parser import Pricer
+        from tollhouse.claude_code.pricer import Pricer
         from tollhouse.claude_code.reader import Reader, pool_size
 
         known_sessions = _KnownSessions(conn, few=len(todo) <= 16)
-        table = prices()
-        pricer = Pricer(table)
         pending = sum(max(stat.st_size - start, 0) for _, stat, _, start, _ in todo)
         base = 0 if conn is None else last_seq(conn)
-        job = _Import(pricer, cost_mode, table.version, batch_rows)
-        job.result = result
         bulk = base == 0 and pending >= _COLD_MIN_BYTES
+        remembered = None
+        if conn is not None and price_source is not None and not bulk:
+            remembered = _remembered_rates(conn, price_source)
+        if remembered is not None:
+            version, known = remembered
+            pricer = Pricer(prices, known)  # the table loads only for a model not in ``known``
+        else:
+            table = prices()
+            version, pricer = table.version, Pricer(table)
+        job = _Import(pricer, cost_mode, version, batch_rows)
+        job.result = result
         if bulk and rollup_kinds:
             from tollhouse.claude_code.first_rollups import FirstRollups
 
             job.first = FirstRollups(rollup_kinds)
         summer = job.first.summer if job.first is not None else None
         processes = pool_size(todo, pending, workers)
+        if processes > 1:
+            pricer.table  # noqa: B018 (loaded before the fork: once, and what it learns stays here)
         if bulk and processes > 1:
             from tollhouse.claude_code.spool import Spools
             from tollhouse.db.sqlite_schema import table_ddl
@@ -398,6 +413,10 @@ def scan(
         if job.bulk:
             conn.execute("COMMIT")
             _bulk_end(job)
+        if price_source is not None and (remembered is None or pricer.learned):
+            if pricer.loaded and pricer.table.version != version:
+                raise RuntimeError("the price table changed during the scan; run the report again")
+            _remember_rates(conn, price_source, version, pricer.known_rates())
         return job.result
     finally:
         if reader is not None:
@@ -408,6 +427,30 @@ def scan(
             spools.remove()
         if collecting:
             gc.enable()
+
+
+def _remembered_rates(conn: sqlite3.Connection, source: str) -> tuple[str, dict[str, Rates]] | None:
+    row = conn.execute("SELECT version, rates FROM claude_price_cache WHERE source = ?", (source,)).fetchone()
+    if row is None:
+        return None
+    rates = {model: (tuple(r[:5]), int(r[5])) for model, r in orjson.loads(row[1]).items()}
+    return str(row[0]), rates
+
+
+def _remember_rates(conn: sqlite3.Connection, source: str, version: str, rates: dict[str, Rates]) -> None:
+    """One price source at a time: rates of an older snapshot or other overrides are dropped."""
+    data = orjson.dumps({model: [*numbers, denominator] for model, (numbers, denominator) in rates.items()})
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM claude_price_cache WHERE source != ?", (source,))
+        conn.execute(
+            "INSERT OR REPLACE INTO claude_price_cache (source, version, rates) VALUES (?, ?, ?)",
+            (source, version, data.decode()),
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def last_seq(conn: sqlite3.Connection) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -20,53 +19,89 @@ import orjson
 
 from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.lite import NO_REPORTED_COST
-from tollhouse.claude_code.parser import Pricer, _path_tag
-from tollhouse.pricing.usage import MAX_TOKEN_COUNT
+from tollhouse.claude_code.pricer import Pricer
+from tollhouse.claude_code.spans import path_tag
+from tollhouse.pricing.tiers import MAX_TOKEN_COUNT
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_NANOS = Decimal(1_000_000_000)
 TYPED_MIN_BYTES = 1024 * 1024  # to read in all: below this msgspec's import costs more than it saves
 
 
-@dataclass(slots=True)
+# The plain decoder's line shape: ``line_structs``' fields (a test keeps them in step), as plain
+# classes (``@dataclass`` would cost ~2 ms of a short report's start-up generating them).
 class _Split:
-    ephemeral_1h_input_tokens: int
-    ephemeral_5m_input_tokens: int
+    __slots__ = ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")
+
+    def __init__(self, ephemeral_1h_input_tokens: int, ephemeral_5m_input_tokens: int) -> None:
+        self.ephemeral_1h_input_tokens = ephemeral_1h_input_tokens
+        self.ephemeral_5m_input_tokens = ephemeral_5m_input_tokens
 
 
-@dataclass(slots=True)
 class _Usage:
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
-    cache_creation: _Split | None
-    service_tier: str | None
-    speed: str | None
+    __slots__ = (
+        "cache_creation",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "input_tokens",
+        "output_tokens",
+        "service_tier",
+        "speed",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_input_tokens: int,
+        cache_creation_input_tokens: int,
+        cache_creation: _Split | None,
+        service_tier: str | None,
+        speed: str | None,
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cache_read_input_tokens = cache_read_input_tokens
+        self.cache_creation_input_tokens = cache_creation_input_tokens
+        self.cache_creation = cache_creation
+        self.service_tier = service_tier
+        self.speed = speed
 
 
-@dataclass(slots=True)
 class _Message:
-    id: Any
-    model: Any
-    usage: _Usage | None
+    __slots__ = ("id", "model", "usage")
+
+    def __init__(self, id: Any, model: Any, usage: _Usage | None) -> None:
+        self.id = id
+        self.model = model
+        self.usage = usage
 
 
-@dataclass(slots=True)
 class _Line:
-    """A line as ``line_structs.Line`` reads it, from plain JSON."""
+    __slots__ = (
+        "api_error_status",
+        "cost_usd",
+        "cwd",
+        "is_api_error",
+        "is_sidechain",
+        "message",
+        "request_id",
+        "session_id",
+        "timestamp",
+        "type",
+    )  # fmt: skip
 
-    type: Any
-    message: _Message | None
-    timestamp: Any
-    request_id: Any
-    session_id: Any
-    cwd: Any
-    cost_usd: Any
-    is_sidechain: Any
-    is_api_error: Any
-    api_error_status: Any
+    def __init__(self, obj: dict[str, Any], message: _Message | None) -> None:
+        self.type = obj.get("type")
+        self.message = message
+        self.timestamp = obj.get("timestamp")
+        self.request_id = obj.get("requestId")
+        self.session_id = obj.get("sessionId")
+        self.cwd = obj.get("cwd")
+        self.cost_usd = obj.get("costUSD")
+        self.is_sidechain = obj.get("isSidechain")
+        self.is_api_error = obj.get("isApiErrorMessage")
+        self.api_error_status = obj.get("apiErrorStatus")
 
 
 class _NeverRaised(Exception):
@@ -108,20 +143,9 @@ def _lenient_line(raw: bytes) -> _Line | None:
     if type(obj) is not dict:
         return None
     message = obj.get("message")
-    return _Line(
-        type=obj.get("type"),
-        message=_Message(message.get("id"), message.get("model"), _lenient_usage(message.get("usage")))
-        if type(message) is dict
-        else None,
-        timestamp=obj.get("timestamp"),
-        request_id=obj.get("requestId"),
-        session_id=obj.get("sessionId"),
-        cwd=obj.get("cwd"),
-        cost_usd=obj.get("costUSD"),
-        is_sidechain=obj.get("isSidechain"),
-        is_api_error=obj.get("isApiErrorMessage"),
-        api_error_status=obj.get("apiErrorStatus"),
-    )
+    if type(message) is not dict:
+        return _Line(obj, None)
+    return _Line(obj, _Message(message.get("id"), message.get("model"), _lenient_usage(message.get("usage"))))
 
 
 @dataclass(slots=True)
@@ -232,11 +256,11 @@ def parse_rows(
             key = f"{message_id}:{request_id if isinstance(request_id, str) else ''}"[:200]
         else:
             if tag is None:
-                tag = _path_tag(file.path)
+                tag = path_tag(file.path)
             key = f"@{tag}:{start}"[:200]  # never de-duplicated (as ccusage), but stable across re-reads
         reported = obj.cost_usd
         reported_nanos = (
-            int((Decimal(str(reported)) * _NANOS).to_integral_value())
+            _nanos(reported)
             if isinstance(reported, int | float) and not isinstance(reported, bool)
             else NO_REPORTED_COST
         )
@@ -283,3 +307,11 @@ def _sqlite_time(ts_ms: int) -> str:
 @lru_cache(maxsize=65_536)
 def _second_text(seconds: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
+
+def _nanos(usd: float) -> int:
+    """A transcript's ``costUSD`` in nano-dollars, exactly as written (``decimal`` loads only here:
+    most transcripts carry no ``costUSD``)."""
+    from decimal import Decimal
+
+    return int((Decimal(str(usd)) * 1_000_000_000).to_integral_value())

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import multiprocessing
 
     from tollhouse.claude_code.first_rollups import FileSums, Summer
-    from tollhouse.claude_code.parser import Pricer
+    from tollhouse.claude_code.pricer import Pricer
     from tollhouse.claude_code.spool import Brief
 
 POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
@@ -69,7 +69,7 @@ def read_file(
     With a ``summer``, also its rows summed for the first roll-ups; ``typed``: decode with
     msgspec (worth its import when there is much to read, see ``line_rows.TYPED_MIN_BYTES``)."""
     from tollhouse.claude_code.line_rows import FileRows, parse_rows
-    from tollhouse.claude_code.parser import read_span
+    from tollhouse.claude_code.spans import read_span
 
     offset, head, fresh = start, b"", start == 0
     out = FileRows(seq0=seq0)

@@ -1,7 +1,7 @@
 -- Generated from tollhouse.db.tables by `python -m tollhouse.db.sqlite_schema --write`.
 CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 
-INSERT INTO alembic_version (version_num) VALUES ('0004');
+INSERT INTO alembic_version (version_num) VALUES ('0005');
 
 CREATE TABLE api_keys (
 	id VARCHAR(40) NOT NULL,
@@ -88,6 +88,13 @@ CREATE TABLE claude_files (
 	malformed_lines BIGINT NOT NULL,
 	updated_at DATETIME NOT NULL,
 	CONSTRAINT pk_claude_files PRIMARY KEY (path)
+);
+
+CREATE TABLE claude_price_cache (
+	source TEXT NOT NULL,
+	version VARCHAR(80) NOT NULL,
+	rates TEXT NOT NULL,
+	CONSTRAINT pk_claude_price_cache PRIMARY KEY (source)
 );
 
 CREATE TABLE ledger (

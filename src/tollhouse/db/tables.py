@@ -169,6 +169,18 @@ claude_agg = Table(
     Index("ix_claude_agg_report", *CLAUDE_REPORT_COLUMNS),
 )
 
+# The exact-integer base rates (see ``claude_code.pricer.Rates``) of the models Claude Code imports
+# priced, per price source (migration 0005; ``source`` as ``pricing.snapshot.source_key`` names it,
+# ``version`` the table's version for those prices): later imports price those models without
+# loading the price table.
+claude_price_cache = Table(
+    "claude_price_cache",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("version", String(80), nullable=False),
+    Column("rates", Text, nullable=False),
+)
+
 # How far each roll-up kind has folded in `claude_dirty`; the row of kind "#seq" holds the last
 # first-seen number given to an imported response (so no scan of the ledger is needed to find it).
 claude_agg_state = Table(

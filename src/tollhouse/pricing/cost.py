@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
+from tollhouse.pricing.tiers import LONG_CONTEXT_THRESHOLD as LONG_CONTEXT_THRESHOLD
 from tollhouse.pricing.tiers import TierRule as TierRule  # re-exported: its home before tiers.py
 
 if TYPE_CHECKING:
     from tollhouse.pricing.table import ModelPrice
     from tollhouse.pricing.usage import Usage
 
-LONG_CONTEXT_THRESHOLD = 200_000
 NANOS_PER_USD = Decimal(1_000_000_000)
 _ONE_HOUR_WRITE_MULTIPLIER = Decimal(2)  # Anthropic: a 1-hour cache write costs 2x base input.
 

@@ -9,10 +9,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tollhouse.pricing.snapshot import SNAPSHOT
 
 _TIERS = ("batches", "priority", "flex")
 _DATE_SUFFIX = re.compile(r"[-@](\d{8}|\d{4}-\d{2}-\d{2}|v\d+(:\d+)?)$")
@@ -136,16 +137,13 @@ def _candidates(model: str) -> list[str]:
     return out
 
 
-_SNAPSHOT = Path(__file__).with_name("data") / "prices.json"
-
-
 def load_price_table(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> PriceTable:
     """The bundled snapshot with ``overrides`` (model → fields, USD per token) laid on top."""
     # Imported here (~3 ms): only overrides need it. The snapshot is read as a plain file next to
     # this module (importlib.resources alone costs ~10 ms of a short report's start-up).
     import hashlib
 
-    raw = orjson.loads(_SNAPSHOT.read_bytes())
+    raw = orjson.loads(SNAPSHOT.read_bytes())
     entries: dict[str, Mapping[str, Any]] = dict(raw["models"])
     version = str(raw["version"])
     if overrides:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tollhouse.pricing.tiers import MAX_TOKEN_COUNT as MAX_TOKEN_COUNT  # re-exported
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -43,11 +45,6 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
         )
-
-
-# No request has a quadrillion tokens: a count above this is garbage (and would overflow the
-# ledger's 64-bit integers once priced), read as 0 like any other unusable value.
-MAX_TOKEN_COUNT = 10**15
 
 
 def _int(value: Any) -> int:
