@@ -4,12 +4,14 @@
 
 Generates the synthetic data set with ``shared/research/ccusage-crosscheck/gen_big.py`` (2,000
 sessions x 250 lines, 50 projects: 477 MB, 500k lines) into a scratch directory, then times,
-each as a separate process under ``/usr/bin/time`` (wall seconds, peak RSS):
+each as a separate process under ``/usr/bin/time`` (wall seconds, peak RSS), ``--repeat`` rounds
+of each step with the two tools interleaved (the VM's speed drifts), reporting medians:
 
 * cold: ``tollhouse claude daily --json`` on an empty database (imports everything);
 * warm: the same report again, nothing changed;
-* incremental: ten lines appended to one transcript, then the report;
-* ccusage ``claude daily --json --offline`` for each (it re-reads every file every time).
+* incremental: ten new lines appended to one transcript, then the report;
+* ccusage ``claude daily --json --offline`` for each (it re-reads every file every time);
+* once each, the first ``session`` and ``blocks`` reports (they build their own roll-ups).
 
 Token totals of both tools are compared, so a fast wrong answer cannot pass unnoticed.
 """
@@ -20,9 +22,11 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +48,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     return float(wall), int(rss_kb) // 1024, out.stdout
 
 
-def append_lines(path: Path, count: int) -> None:
+def append_lines(path: Path, count: int, tag: str) -> None:
     """Ten new responses at the end of one transcript (new ids: genuinely new usage)."""
     last = None
     with path.open("rb") as handle:
@@ -55,8 +59,8 @@ def append_lines(path: Path, count: int) -> None:
     with path.open("a") as handle:
         for n in range(count):
             record = json.loads(last)
-            record["message"]["id"] = f"msg_bench_{n}"
-            record["requestId"] = f"req_bench_{n}"
+            record["message"]["id"] = f"msg_bench_{tag}_{n}"
+            record["requestId"] = f"req_bench_{tag}_{n}"
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
@@ -74,6 +78,7 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=50)
     parser.add_argument("--ccusage", default="/tmp/ccusage/node_modules/.bin/ccusage")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tollhouse-bench")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per step (medians are reported)")
     args = parser.parse_args()
 
     data = args.work / f"big{args.sessions}" / "claude"
@@ -89,29 +94,41 @@ def main() -> None:
     base = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TZ": "UTC", "CLAUDE_CONFIG_DIR": str(scratch)}
     ours = {**base, "TOLLHOUSE_DATA_DIR": str(args.work / "run" / "data")}
     report = [str(TOLLHOUSE), "claude", "daily", "--json", "--timezone", "UTC", "--tier-rule", "ccusage"]
-    theirs = [args.ccusage, "claude", "daily", "--json", "--offline", "-z", "UTC"]
+    their_report = [args.ccusage, "claude", "daily", "--json", "--offline", "-z", "UTC"]
 
     rows: list[tuple[str, float, int, float, int]] = []
     loads = " / ".join(f"{v:.2f}" for v in os.getloadavg())  # 1, 5, 15 minutes, before the first run
-    their_cold = timed(theirs, base)
-    cold = timed(report, ours)
-    assert totals(cold[2]) == totals(their_cold[2]), (totals(cold[2]), totals(their_cold[2]))
-    rows.append(("cold (import everything + report)", cold[0], cold[1], their_cold[0], their_cold[1]))
-    their_warm = timed(theirs, base)
-    warm = timed(report, ours)
-    rows.append(("warm (no change + report)", warm[0], warm[1], their_warm[0], their_warm[1]))
-    append_lines(next(iter(sorted((scratch / "projects").rglob("*.jsonl")))), 10)
-    their_inc = timed(theirs, base)
-    inc = timed(report, ours)
-    assert totals(inc[2]) == totals(their_inc[2]), (totals(inc[2]), totals(their_inc[2]))
-    rows.append(("incremental (10 lines appended + report)", inc[0], inc[1], their_inc[0], their_inc[1]))
+    first = sorted((scratch / "projects").rglob("*.jsonl"))[0]
+
+    def step(name: str, before: Callable[[], None]) -> None:
+        """``repeat`` rounds, each tool once per round (interleaved: the VM's speed drifts);
+        the median wall time and the largest peak memory of each."""
+        mine: list[tuple[float, int, str]] = []
+        theirs: list[tuple[float, int, str]] = []
+        for _ in range(args.repeat):
+            before()
+            theirs.append(timed(their_report, base))
+            mine.append(timed(report, ours))
+            assert totals(mine[-1][2]) == totals(theirs[-1][2]), (totals(mine[-1][2]), totals(theirs[-1][2]))
+        rows.append((
+            name, statistics.median(m[0] for m in mine), max(m[1] for m in mine),
+            statistics.median(t[0] for t in theirs), max(t[1] for t in theirs),
+        ))  # fmt: skip
+
+    def fresh_database() -> None:
+        shutil.rmtree(args.work / "run" / "data", ignore_errors=True)
+
+    step("cold (import everything + report)", fresh_database)
+    step("warm (no change + report)", lambda: None)
+    rounds = iter(range(args.repeat))
+    step("incremental (10 lines appended + report)", lambda: append_lines(first, 10, str(next(rounds))))
     for name in ("session", "blocks"):
         ours_cmd = [str(TOLLHOUSE), "claude", name, "--json", "--timezone", "UTC", "--tier-rule", "ccusage"]
-        mine = timed(ours_cmd, ours)
+        mine_first = timed(ours_cmd, ours)  # once: the first such report builds its roll-up
         their = timed([args.ccusage, "claude", name, "--json", "--offline", "-z", "UTC"], base)
-        rows.append((f"warm `{name}`", mine[0], mine[1], their[0], their[1]))
+        rows.append((f"first `{name}`", mine_first[0], mine_first[1], their[0], their[1]))
 
-    print(f"data: {args.sessions} files, {os.cpu_count()} CPUs, load average {loads}\n")
+    print(f"data: {args.sessions} files, {os.cpu_count()} CPUs, load average {loads}, {args.repeat} rounds\n")
     print("| step | Tollhouse s | Tollhouse peak MB | ccusage s | ccusage peak MB | ccusage / Tollhouse |")
     print("|---|---|---|---|---|---|")
     for name, ours_s, ours_mb, their_s, their_mb in rows:

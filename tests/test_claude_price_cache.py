@@ -125,3 +125,17 @@ def test_another_price_source_never_reuses_rates(transcript: Path, tmp_path: Pat
     scan(db, root, other, source="S2")  # e.g. a new snapshot, or overrides changed
     assert other.loads == 1
     assert list(remembered(db)) == ["S2"]
+
+
+def test_a_pooled_first_import_remembers_what_its_processes_priced(
+    transcript: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tollhouse.claude_code import reader
+
+    write(transcript.with_name("s2.jsonl"), line("m40", model=OPUS, session="s2"))
+    monkeypatch.setattr(fast_scan, "_COLD_MIN_BYTES", 0)  # the bulk import, spooled by two processes
+    monkeypatch.setattr(reader, "POOL_MIN_BYTES", 0)
+    db = tmp_path / "pooled.db"
+    sqlite_schema.create(str(db))
+    fast_scan.scan(str(db), [tmp_path / "claude"], Prices(), workers=2, price_source="S1")
+    assert remembered(db)["S1"]["models"] == sorted([SONNET, HAIKU, OPUS])

@@ -64,6 +64,13 @@ class Pricer:
             self._ccusage = CcusagePricer(self.table)
         return self._ccusage
 
+    def learn(self, rates: Mapping[str, Rates]) -> None:
+        """Rates another process computed from the same table (a parsing process's)."""
+        for model, (numbers, denominator) in rates.items():
+            if model not in self._fast:
+                self._fast[model] = (numbers, denominator, True)
+                self.learned = True
+
     def known_rates(self) -> dict[str, Rates]:
         """The rates of every model priced on the fast path so far (both rules agreeing)."""
         return {model: (f[0], f[1]) for model, f in self._fast.items() if f is not None and f[2]}

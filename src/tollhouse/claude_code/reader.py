@@ -25,13 +25,15 @@ if TYPE_CHECKING:
     import multiprocessing
 
     from tollhouse.claude_code.first_rollups import FileSums, Summer
-    from tollhouse.claude_code.pricer import Pricer
+    from tollhouse.claude_code.pricer import Pricer, Rates
     from tollhouse.claude_code.spool import Brief
 
 POOL_MIN_BYTES = 32 * 1024 * 1024  # below this a process pool costs more than it saves
 _GROUP_BYTES = 2 * 1024 * 1024  # files per pool job
 # One file to read: where from, the head it must still have, chunk size, first seq.
 _Job = tuple[TranscriptFile, int, tuple[str, int] | None, int, int]
+# A pool's answer for one group: its number, its reads (or the error), the rates its process knows.
+_Result = tuple[int, "list[FileRead] | str", "dict[str, Rates]"]
 # A changed file: its stat, its cursor (None when new), where to start, the head it must still have.
 Todo = tuple[TranscriptFile, os.stat_result, Any, int, tuple[str, int] | None]
 
@@ -153,7 +155,7 @@ class Reader:
         else:  # contiguous: each spool holds one run of ascending ids
             shares = _contiguous(numbered, sizes, processes)
         context = multiprocessing.get_context("fork")
-        self.results: multiprocessing.Queue[tuple[int, list[FileRead] | str]] = context.Queue()
+        self.results: multiprocessing.Queue[_Result] = context.Queue()
         self.procs = [
             context.Process(
                 target=_worker,
@@ -176,12 +178,13 @@ class Reader:
         for number in range(len(self.groups)):
             while number not in ready:
                 try:
-                    at, reads = self.results.get(timeout=1.0)
+                    at, reads, rates = self.results.get(timeout=1.0)
                 except queue.Empty:
                     if any(p.exitcode not in (None, 0) for p in self.procs):
                         raise RuntimeError("a transcript parsing process died") from None
                     continue
                 ready[at] = reads
+                self.pricer.learn(rates)  # what the process priced: remembered for later scans
             reads = ready.pop(number)
             if isinstance(reads, str):
                 raise RuntimeError(f"parsing transcripts failed: {reads}")
@@ -215,7 +218,7 @@ def _worker(
     pricer: Pricer,
     summer: Summer | None,
     spool: tuple[Path, str] | None,
-    results: multiprocessing.Queue[tuple[int, list[FileRead] | str]],
+    results: multiprocessing.Queue[_Result],
 ) -> None:
     """A forked parsing process: its share of the groups, each result queued as it is done (the
     queue's feeder thread sends while the next group is parsed)."""
@@ -238,7 +241,7 @@ def _worker(
                     read.brief, read.rows = Brief.of(read.seq0, read.rows), []
         except Exception as exc:
             reads = f"{type(exc).__name__}: {exc}"
-        results.put((number, reads))
+        results.put((number, reads, pricer.known_rates()))
         if isinstance(reads, str):
             break
     if writer is not None:
