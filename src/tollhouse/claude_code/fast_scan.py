@@ -33,7 +33,10 @@ from tollhouse.claude_code.lite import (
     better,
     connect,
     insert_sql,
+    mark,
+    mark_changed,
     plan,
+    set_mark,
     update_sql,
 )
 
@@ -161,15 +164,10 @@ class _Import:
             conn.executemany(self.insert_sql, inserts)
             if seq > self.seq:
                 self.seq = seq
-                conn.execute(
-                    "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (SEQ_KIND, seq)
-                )
+                set_mark(conn, SEQ_KIND, seq)
         if replacements:
             conn.executemany(self.update_sql, replacements)
-        if dirty:
-            conn.executemany(
-                "INSERT INTO claude_dirty (session_id) VALUES (?)", [(s,) for s in sorted(dirty)]
-            )
+        mark_changed(conn, dirty)
         if cursors:
             now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             conn.executemany(
@@ -454,8 +452,7 @@ def _remember_rates(conn: sqlite3.Connection, source: str, version: str, rates: 
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (SEQ_KIND,)).fetchone()
-    return int(row[0]) if row else 0
+    return mark(conn, SEQ_KIND) or 0
 
 
 def _bulk_begin(job: _Import) -> list[str]:

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tollhouse.claude_code.lite import DAY_MS, HOUR_MS, NO_REPORTED_COST, ROW_PARAMS
-from tollhouse.claude_code.rollups import AGG_VALUES
+from tollhouse.claude_code.lite import (
+    DAY_MS,
+    HOUR_MS,
+    NO_REPORTED_COST,
+    ROW_PARAMS,
+    changed_top,
+    mark_changed,
+    set_mark,
+)
+from tollhouse.claude_code.rollups import AGG_VALUES, offset_ms
 
 QUARTER_MS = 900_000
 # (session, project dir, cwd or "", model or "", fast, k1, k2): a roll-up group (``claude_agg``'s key)
@@ -158,14 +165,13 @@ class FirstRollups:
         """Every kind's roll-up rows, marked current; the sessions left to SQL marked changed.
         Runs inside the import's transaction, after its last ``claude_dirty`` row."""
         left = self.left_to_sql
-        top = int(conn.execute("SELECT coalesce(max(id), 0) FROM claude_dirty").fetchone()[0])
+        top = changed_top(conn)
         columns = ", ".join(AGG_VALUES)
         marks = ", ".join("?" * (8 + len(AGG_VALUES)))
         insert = (
             "INSERT INTO claude_agg (session_id, kind, k1, k2, project_dir, cwd, model, fast,"  # noqa: S608
             f" {columns}) VALUES ({marks})"
         )
-        state = "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)"
         for kind, groups in self.groups.items():
             conn.execute("DELETE FROM claude_agg WHERE kind = ?", (kind,))
             rows = [
@@ -175,9 +181,8 @@ class FirstRollups:
             ]
             rows.sort()  # in primary-key order: appended to its index, not inserted all over it
             conn.executemany(insert, rows)
-            conn.execute(state, (kind, top))
-        if left:
-            conn.executemany("INSERT INTO claude_dirty (session_id) VALUES (?)", [(s,) for s in sorted(left)])
+            set_mark(conn, kind, top)
+        mark_changed(conn, left)
 
 
 def local_day(zone: ZoneInfo, quarter: int) -> int | None:
@@ -185,13 +190,8 @@ def local_day(zone: ZoneInfo, quarter: int) -> int | None:
     None when they are not all in one day under one offset."""
     first = quarter * QUARTER_MS
     last = first + QUARTER_MS - 1
-    start, end = _offset_ms(zone, first), _offset_ms(zone, last)
+    start, end = offset_ms(zone, first), offset_ms(zone, last)
     if start != end or first + start < 0:
         return None
     day = (first + start) // DAY_MS
     return day if (last + end) // DAY_MS == day else None
-
-
-def _offset_ms(zone: ZoneInfo, ms: int) -> int:
-    delta = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).utcoffset()
-    return int(delta.total_seconds() * 1000) if delta is not None else 0

@@ -21,7 +21,7 @@ from tollhouse.claude_code.discovery import TranscriptFile
 from tollhouse.claude_code.lite import NO_REPORTED_COST
 from tollhouse.claude_code.pricer import Pricer
 from tollhouse.claude_code.spans import path_tag
-from tollhouse.pricing.tiers import MAX_TOKEN_COUNT
+from tollhouse.pricing.tiers import cache_writes, token_count
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -108,23 +108,19 @@ class _NeverRaised(Exception):
     pass
 
 
-def _count(value: Any) -> int:
-    """A token count as ``usage.from_anthropic`` reads it: a positive integer, else 0."""
-    return int(value) if isinstance(value, int) and 0 < value <= MAX_TOKEN_COUNT else 0
-
-
 def _lenient_usage(usage: Any) -> _Usage | None:
     if type(usage) is not dict:
         return None
     split = usage.get("cache_creation")
     tier, speed = usage.get("service_tier"), usage.get("speed")
     return _Usage(
-        input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")),
-        cache_read_input_tokens=_count(usage.get("cache_read_input_tokens")),
-        cache_creation_input_tokens=_count(usage.get("cache_creation_input_tokens")),
+        input_tokens=token_count(usage.get("input_tokens")),
+        output_tokens=token_count(usage.get("output_tokens")),
+        cache_read_input_tokens=token_count(usage.get("cache_read_input_tokens")),
+        cache_creation_input_tokens=token_count(usage.get("cache_creation_input_tokens")),
         cache_creation=_Split(
-            _count(split.get("ephemeral_1h_input_tokens")), _count(split.get("ephemeral_5m_input_tokens"))
+            token_count(split.get("ephemeral_1h_input_tokens")),
+            token_count(split.get("ephemeral_5m_input_tokens")),
         )
         if isinstance(split, dict)
         else None,
@@ -241,11 +237,9 @@ def parse_rows(
         # usage, as from_anthropic reads it
         writes = usage.cache_creation_input_tokens
         split = usage.cache_creation
-        w1, w5 = 0, writes
+        w5, w1 = writes, 0
         if split is not None:
-            w1, w5 = split.ephemeral_1h_input_tokens, split.ephemeral_5m_input_tokens
-            if w1 + w5 != writes and writes:
-                w5 = max(writes - w1, 0)
+            w5, w1 = cache_writes(writes, split.ephemeral_1h_input_tokens, split.ephemeral_5m_input_tokens)
         i, cr, o = usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens
         model = message.model
         if not isinstance(model, str):
@@ -310,8 +304,8 @@ def _second_text(seconds: int) -> str:
 
 
 def _nanos(usd: float) -> int:
-    """A transcript's ``costUSD`` in nano-dollars, exactly as written (``decimal`` loads only here:
-    most transcripts carry no ``costUSD``)."""
-    from decimal import Decimal
+    """A transcript's ``costUSD`` in nano-dollars (the pricing modules load only here: most
+    transcripts carry no ``costUSD``)."""
+    from tollhouse.pricing.cost import usd_to_nanos
 
-    return int((Decimal(str(usd)) * 1_000_000_000).to_integral_value())
+    return usd_to_nanos(usd)

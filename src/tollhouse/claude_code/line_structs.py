@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from tollhouse.pricing.usage import MAX_TOKEN_COUNT
+from tollhouse.pricing.tiers import MAX_TOKEN_COUNT
 
 _Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_COUNT)]
 

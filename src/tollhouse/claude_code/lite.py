@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,6 +233,29 @@ def update_sql(cost_mode: str, price_version: str) -> str:
     sets = ", ".join(f"{c} = {v}" for c, v in values.items() if c not in LEDGER_KEEP)
     where = f"id = ?{len(ROW_PARAMS) + 1} AND claude_seq = {_P['seq']} AND external_id = {_P['key']}"
     return f"UPDATE ledger SET {sets} WHERE {where}"  # noqa: S608
+
+
+# --- change marks: which sessions changed, how far each roll-up kind has folded them in -------
+
+
+def changed_top(conn: sqlite3.Connection) -> int:
+    """The newest ``claude_dirty`` id (0 when none)."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM claude_dirty").fetchone()[0])
+
+
+def mark_changed(conn: sqlite3.Connection, sessions: Iterable[str]) -> None:
+    conn.executemany("INSERT INTO claude_dirty (session_id) VALUES (?)", [(s,) for s in sorted(sessions)])
+
+
+def mark(conn: sqlite3.Connection, kind: str) -> int | None:
+    """A roll-up kind's mark (the last ``claude_dirty`` id it folded in; for ``SEQ_KIND`` the last
+    seq given out), None when it has none yet."""
+    row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (kind,)).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def set_mark(conn: sqlite3.Connection, kind: str, value: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (kind, value))
 
 
 # --- connection ----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ from tollhouse.claude_code.lite import CostMode
 from tollhouse.claude_code.pricer import SYNTHETIC_MODEL, Pricer
 from tollhouse.claude_code.spans import HEAD_BYTES, fingerprint, path_tag, read_span
 from tollhouse.pricing import Usage
+from tollhouse.pricing.cost import usd_to_nanos
 from tollhouse.pricing.usage import from_anthropic
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
 ]  # fmt: skip
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_NANOS = Decimal(1_000_000_000)
 
 
 @dataclass(slots=True)
@@ -141,7 +140,7 @@ def _entry(
         key = fallback_key  # never de-duplicated (as ccusage), but stable across re-reads
     reported = obj.get("costUSD")
     reported_nanos = (
-        int((Decimal(str(reported)) * _NANOS).to_integral_value())
+        usd_to_nanos(reported)
         if isinstance(reported, int | float) and not isinstance(reported, bool)
         else None
     )

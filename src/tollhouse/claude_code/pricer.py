@@ -90,16 +90,10 @@ class Pricer:
                 # Below 200k input at the standard tier the shared engine uses the base rates:
                 # the same sum in exact integers (rates as fractions over one denominator).
                 rates, denominator, agree = fast
-                total = (
-                    usage.input_tokens * rates[0]
-                    + usage.cache_read_tokens * rates[1]
-                    + usage.cache_write_5m_tokens * rates[2]
-                    + usage.cache_write_1h_tokens * rates[3]
-                    + usage.output_tokens * rates[4]
-                )
-                quotient, remainder = divmod(total, denominator)
-                if 2 * remainder > denominator or (2 * remainder == denominator and quotient & 1):
-                    quotient += 1  # half-even, as compute_cost rounds
+                quotient = base_cost(
+                    rates, denominator, usage.input_tokens, usage.cache_read_tokens,
+                    usage.cache_write_5m_tokens, usage.cache_write_1h_tokens, usage.output_tokens,
+                )  # fmt: skip
                 if agree and usage.output_tokens <= LONG_CONTEXT_THRESHOLD:
                     return quotient, quotient, False, False
                 return quotient, self.ccusage.cost(model, usage).nanos, False, self._ccusage_unpriced(model)
@@ -134,11 +128,7 @@ class Pricer:
             if fast is _UNSET:
                 fast = self._fast[model] = self._fast_rates(model)
             if fast is not None and fast[2]:
-                rates, denominator, _ = fast
-                total = i * rates[0] + cr * rates[1] + w5 * rates[2] + w1 * rates[3] + o * rates[4]
-                quotient, remainder = divmod(total, denominator)
-                if 2 * remainder > denominator or (2 * remainder == denominator and quotient & 1):
-                    quotient += 1
+                quotient = base_cost(fast[0], fast[1], i, cr, w5, w1, o)
                 return quotient, quotient, False, False
         return self.price(model, _usage(i, cr, w5, w1, o), service_tier)
 
@@ -180,6 +170,16 @@ def _base_rates(price: ModelPrice) -> tuple[Decimal, ...]:
         price.cache_write_5m if price.cache_write_5m is not None else price.input,
         price.cache_write_1h if price.cache_write_1h is not None else price.input * 2,
     )
+
+
+def base_cost(rates: tuple[int, ...], denominator: int, i: int, cr: int, w5: int, w1: int, o: int) -> int:
+    """Nano-dollars at a model's base rates (see ``Rates``), exactly: the shared engine's sum below
+    200k tokens at the standard tier, rounded half-even as ``compute_cost`` rounds."""
+    total = i * rates[0] + cr * rates[1] + w5 * rates[2] + w1 * rates[3] + o * rates[4]
+    quotient, remainder = divmod(total, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient & 1):
+        quotient += 1
+    return quotient
 
 
 def _usage(i: int, cr: int, w5: int, w1: int, o: int) -> Usage:

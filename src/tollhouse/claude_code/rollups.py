@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tollhouse.claude_code.lite import DAY_MS, HOUR_MS, IN_CHUNK, SEQ_KIND
+from tollhouse.claude_code.lite import DAY_MS, HOUR_MS, IN_CHUNK, SEQ_KIND, changed_top, mark, set_mark
 
 AGG_VALUES = (
     "n", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens", "c_calc",
@@ -44,27 +44,27 @@ _ENTRIES = (
 )
 
 
+def offset_ms(zone: ZoneInfo, ms: int) -> int:
+    """The zone's UTC offset at an instant, in milliseconds."""
+    delta = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).utcoffset()
+    return int(delta.total_seconds() * 1000) if delta is not None else 0
+
+
 def zone_offsets(zone: ZoneInfo, low_ms: int, high_ms: int) -> list[tuple[int, int]]:
     """[(until_ms, offset_ms)]: the zone's UTC offset for instants before each ``until``."""
-
-    def offset(ms: int) -> int:
-        moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone)
-        delta = moment.utcoffset()
-        return int(delta.total_seconds() * 1000) if delta is not None else 0
-
     pieces: list[tuple[int, int]] = []
     step = 3_600_000
-    current = offset(low_ms)
+    current = offset_ms(zone, low_ms)
     at = low_ms
     while at < high_ms:
         nxt = min(at + step, high_ms)
-        if offset(nxt) != current:
+        if offset_ms(zone, nxt) != current:
             lo, hi = at, nxt  # the change happened in (lo, hi]: find the first ms with the new offset
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
+                lo, hi = (mid, hi) if offset_ms(zone, mid) == current else (lo, mid)
             pieces.append((hi, current))
-            current = offset(hi)
+            current = offset_ms(zone, hi)
         at = nxt
     pieces.append((high_ms + 1, current))
     return pieces
@@ -117,22 +117,19 @@ def _aggregate(conn: sqlite3.Connection, kind: str, sessions: Sequence[str] | No
 
 def refresh(conn: sqlite3.Connection, kind: str) -> None:
     """Fold the sessions changed since this roll-up kind was last brought up to date."""
-    top = int(conn.execute("SELECT coalesce(max(id), 0) FROM claude_dirty").fetchone()[0])
-    row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (kind,)).fetchone()
-    if row is not None and int(row[0]) >= top:
+    folded = mark(conn, kind)
+    if folded is not None and folded >= changed_top(conn):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        top = int(conn.execute("SELECT coalesce(max(id), 0) FROM claude_dirty").fetchone()[0])
-        row = conn.execute("SELECT dirty_id FROM claude_agg_state WHERE kind = ?", (kind,)).fetchone()
-        if row is None:
+        top, folded = changed_top(conn), mark(conn, kind)
+        if folded is None:
             _aggregate(conn, kind, None)
-        elif int(row[0]) < top:
+        elif folded < top:
             changed = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT DISTINCT session_id FROM claude_dirty WHERE id > ? AND id <= ?",
-                    (int(row[0]), top),
+                    "SELECT DISTINCT session_id FROM claude_dirty WHERE id > ? AND id <= ?", (folded, top)
                 )
             ]
             if len(changed) > _FULL_REBUILD_SESSIONS:
@@ -140,7 +137,7 @@ def refresh(conn: sqlite3.Connection, kind: str) -> None:
             else:
                 for start in range(0, len(changed), IN_CHUNK):
                     _aggregate(conn, kind, changed[start : start + IN_CHUNK])
-        conn.execute("INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)", (kind, top))
+        set_mark(conn, kind, top)
         # keep the newest row: ids must keep growing past every kind's mark
         conn.execute(
             "DELETE FROM claude_dirty WHERE id <"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tollhouse.claude_code.lite import SEQ_KIND, SESSION, Ids, Kept, better
+from tollhouse.claude_code.lite import SEQ_KIND, SESSION, Ids, Kept, better, mark_changed, set_mark
 
 if TYPE_CHECKING:
     from tollhouse.claude_code.first_rollups import FirstRollups
@@ -148,10 +148,8 @@ class Spools:
                 [(of(to), to, of(seq)) for seq, to in self.moved.items()],
             )
         if self.sessions:
-            dirty = [(session,) for session in sorted(self.sessions)]
-            conn.executemany("INSERT INTO claude_dirty (session_id) VALUES (?)", dirty)
-            state = "INSERT OR REPLACE INTO claude_agg_state (kind, dirty_id) VALUES (?, ?)"
-            conn.execute(state, (SEQ_KIND, self.top))
+            mark_changed(conn, self.sessions)
+            set_mark(conn, SEQ_KIND, self.top)
         result.entries_added += self.rows - len(self.dropped)
 
     def detach(self, conn: sqlite3.Connection) -> None:

@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from tollhouse.pricing.usage import Usage
 
 NANOS_PER_USD = Decimal(1_000_000_000)
+
+
+def usd_to_nanos(usd: float) -> int:
+    """A dollar amount as written (a float read from JSON) in nano-dollars, exactly: through its
+    decimal text, not its binary value."""
+    return int((Decimal(str(usd)) * NANOS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
 _ONE_HOUR_WRITE_MULTIPLIER = Decimal(2)  # Anthropic: a 1-hour cache write costs 2x base input.
 
 _SERVICE_TIERS = {"batch": "batches", "batches": "batches", "priority": "priority", "flex": "flex"}

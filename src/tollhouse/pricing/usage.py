@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tollhouse.pricing.tiers import MAX_TOKEN_COUNT as MAX_TOKEN_COUNT  # re-exported
+from tollhouse.pricing.tiers import cache_writes
+from tollhouse.pricing.tiers import token_count as _int
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,6 @@ class Usage:
         )
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int) and 0 < value <= MAX_TOKEN_COUNT else 0
-
-
 def from_openai(usage: dict[str, Any] | None) -> Usage:
     """OpenAI chat/completions/embeddings usage (also the Responses API's field names)."""
     if not usage:
@@ -80,14 +77,11 @@ def from_anthropic(usage: dict[str, Any] | None) -> Usage:
         return Usage()
     writes = _int(usage.get("cache_creation_input_tokens"))
     split = usage.get("cache_creation")
-    write_1h = 0
-    write_5m = writes
+    write_5m, write_1h = writes, 0
     if isinstance(split, dict):
-        write_1h = _int(split.get("ephemeral_1h_input_tokens"))
-        write_5m = _int(split.get("ephemeral_5m_input_tokens"))
-        if write_1h + write_5m != writes and writes:
-            # Trust the total; whatever the split does not account for is a 5-minute write.
-            write_5m = max(writes - write_1h, 0)
+        write_5m, write_1h = cache_writes(
+            writes, _int(split.get("ephemeral_1h_input_tokens")), _int(split.get("ephemeral_5m_input_tokens"))
+        )
     return Usage(
         input_tokens=_int(usage.get("input_tokens")),
         cache_read_tokens=_int(usage.get("cache_read_input_tokens")),

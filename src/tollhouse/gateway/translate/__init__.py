@@ -4,11 +4,8 @@ Pure functions and small stateful stream translators over parsed JSON: no I/O, s
 pipeline can serve any client protocol from any upstream protocol.
 """
 
-from tollhouse.gateway.translate.chat_to_messages import (
-    MessagesStreamToChat,
-    chat_request_to_messages,
-    messages_response_to_chat,
-)
+from tollhouse.gateway.translate.chat_to_messages import chat_request_to_messages, messages_response_to_chat
+from tollhouse.gateway.translate.messages_stream_to_chat import MessagesStreamToChat
 from tollhouse.gateway.translate.messages_to_chat import (
     ChatStreamToMessages,
     chat_response_to_messages,
